@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pagewalk/iter.h - the inside-out walker: a loop over a walk state.
+ *
+ *	struct pw_walk_state st;
+ *
+ *	pw_mmap_read_lock(mm);
+ *	pw_for_each_entry(&st, mm, start, end, PW_WALK_HOLES) {
+ *		if (st.type == PW_STEP_LEAF)
+ *			use(st.level, st.start, st.end, st.entry);
+ *		if (done_early) {
+ *			pw_walk_end(&st);	// the one call needed after a break
+ *			break;
+ *		}
+ *	}
+ *	ret = pw_walk_error(&st);
+ *	pw_mmap_read_unlock(mm);
+ *
+ * Each step describes one entry (or one 4 KiB piece of a huge leaf, or one
+ * hole), in address order. Nothing is merged: two neighbouring leaves are
+ * two steps. The state is the caller's memory; no allocation happens.
+ */
+#ifndef PAGEWALK_ITER_H
+#define PAGEWALK_ITER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <pagewalk/mm.h>
+#include <pagewalk/pgtable.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Walk flags. */
+enum {
+	/* Report holes: none entries, non-present entries, malformed ones,
+	 * and the non-canonical gap, each as a PW_STEP_HOLE with a reason. */
+	PW_WALK_HOLES = 1u << 0,
+	/* Report a huge leaf once, at its own level. Without this flag it is
+	 * reported as one 4 KiB step per page, each with the PTE that would
+	 * map that page (the level is still the leaf's). */
+	PW_WALK_ALL_SIZES = 1u << 1,
+	/* Report table entries too, before the entries below them. */
+	PW_WALK_TABLES = 1u << 2,
+};
+
+/** enum pw_step_type - what a step is. */
+enum pw_step_type {
+	PW_STEP_LEAF = 0,  /* a present leaf: memory is mapped */
+	PW_STEP_TABLE = 1, /* a present entry pointing to a table (PW_WALK_TABLES) */
+	PW_STEP_HOLE = 2,  /* nothing mapped here; @reason says why (PW_WALK_HOLES) */
+};
+
+/** enum pw_hole_reason - why a range is a hole. */
+enum pw_hole_reason {
+	PW_HOLE_EMPTY = 0,	  /* the entry is zero (none) */
+	PW_HOLE_NOT_PRESENT = 1,  /* P clear but the entry holds data (PROT_NONE, swap) */
+	PW_HOLE_RESERVED = 2,	  /* a reserved bit is set (see pw_entry_rsvd()) */
+	PW_HOLE_NO_FRAME = 3,	  /* the table it points at is outside physical memory */
+	PW_HOLE_NONCANONICAL = 4, /* the gap between the canonical halves (no entry) */
+};
+
+/**
+ * struct pw_walk_state - a walk in progress. Fields without a leading
+ * underscore describe the current step and are read-only for the caller.
+ * @type: PW_STEP_*.
+ * @reason: for holes, PW_HOLE_*.
+ * @level: level of the entry (0 = PTE .. 4 = PML5); for the non-canonical
+ *         gap, the root level.
+ * @start, @end: the range this step covers, clipped to the walk; @end 0
+ *         means the top of the address space.
+ * @entry: the entry's value (for a 4 KiB piece of a huge leaf, the PTE
+ *         equivalent of that page: see pw_leaf_to_pte()).
+ * @ptep: the entry in its table; NULL for the non-canonical gap. For PTEs of
+ *        an arena mm it is valid while this step lasts: the PTE table lock
+ *        is held from the first to the last step inside that table. Upper
+ *        entries are protected by the mmap lock the caller holds.
+ */
+struct pw_walk_state {
+	enum pw_step_type type;
+	enum pw_hole_reason reason;
+	int level;
+	uint64_t start, end;
+	uint64_t entry;
+	uint64_t *ptep;
+
+	/* private */
+	struct pw_mm *_mm;
+	unsigned _flags;
+	int _cur;		     /* level of the table being scanned */
+	int _err;
+	bool _descend;		     /* descend below the current table step */
+	bool _done;
+	bool _locked;		     /* the PTE table _pfn[0] is locked */
+	uint64_t _addr;		     /* next address to look at */
+	uint64_t _wend;		     /* end of the walk (0 = top) */
+	uint64_t _piece_end;	     /* end of the huge leaf being cut in pieces */
+	uint64_t _lend[PW_MAX_LEVELS]; /* end of the range of each level's table */
+	uint64_t _pfn[PW_MAX_LEVELS];  /* frame of each level's table */
+	uint64_t *_tbl[PW_MAX_LEVELS];
+};
+
+/**
+ * pw_walk_begin() - start a walk of [@start, @end) and move to the first step.
+ * @st: the state (caller's memory).
+ * @mm: address space; its root table is walked.
+ * @start: first address, page aligned, canonical.
+ * @end: end, page aligned; 0 = top of the address space. The range may
+ *       span the non-canonical gap.
+ * @flags: PW_WALK_*.
+ *
+ * Context: caller holds @mm's mmap lock (read or write) for the whole loop,
+ * unless @mm is foreign. The iterator takes and drops PTE table locks.
+ * Return: 1 positioned on a step, 0 nothing to report, negative errno:
+ * -EINVAL (bad arguments or flags), -ERANGE (non-canonical).
+ */
+int pw_walk_begin(struct pw_walk_state *st, struct pw_mm *mm, uint64_t start, uint64_t end,
+		  unsigned flags);
+
+/**
+ * pw_walk_next() - move to the next step.
+ * Return: 1 positioned on a step, 0 the walk is over (locks released).
+ */
+int pw_walk_next(struct pw_walk_state *st);
+
+/**
+ * pw_walk_skip() - do not visit what is below the current step: the table
+ * of a PW_STEP_TABLE step, or the remaining 4 KiB pieces of a huge leaf.
+ * The next pw_walk_next() moves past it. No effect on other steps.
+ */
+void pw_walk_skip(struct pw_walk_state *st);
+
+/**
+ * pw_walk_end() - release what the walk holds (a PTE table lock). Call it
+ * after leaving the loop early; harmless after a complete walk, and twice.
+ */
+void pw_walk_end(struct pw_walk_state *st);
+
+/** pw_walk_error() - 0, or the error that pw_walk_begin() returned. */
+static inline int pw_walk_error(const struct pw_walk_state *st)
+{
+	return st->_err;
+}
+
+/** pw_for_each_entry() - loop over every step of a walk. See the top of this file. */
+#define pw_for_each_entry(st, mm, start, end, flags)                                   \
+	for (int __pw_more = pw_walk_begin((st), (mm), (start), (end), (flags)); __pw_more > 0; \
+	     __pw_more = pw_walk_next(st))
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PAGEWALK_ITER_H */

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pagewalk/pagewalk.h - the callback walker, after Linux's mm/pagewalk.c.
+ *
+ * Semantics follow the kernel (include/linux/pagewalk.h as of v7.2). Where we
+ * differ on purpose, it says so here:
+ *
+ *  1. No implicit THP split. The kernel splits a huge PMD/PUD leaf when a
+ *     walk with a VMA has a pte_entry and pmd_entry did not return
+ *     ACTION_CONTINUE. We never change the tables behind a walker's back:
+ *     huge leaves reach pud_entry/pmd_entry only, never pte_entry (the
+ *     kernel's no-VMA behaviour, for every walk).
+ *  2. Malformed upper entries are not cleared. The kernel's
+ *     pgd/p4d_none_or_clear_bad() wipes a bad entry; we report it to the
+ *     level's entry callback and do not descend (a walker that writes is a
+ *     surprise, and for a memory image impossible).
+ *  3. post_vma runs whenever pre_vma succeeded, also after a failed walk
+ *     of that VMA. This is what the kernel's code does (its comment says
+ *     otherwise); pre/post pairs such as notifier start/end need it.
+ *  4. walk_page_mapping (the file-mapping part) skips a VMA on a positive
+ *     test_walk result instead of stopping the whole walk.
+ */
+#ifndef PAGEWALK_PAGEWALK_H
+#define PAGEWALK_PAGEWALK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <pagewalk/mm.h>
+#include <pagewalk/pgtable.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pw_mm_walk;
+
+/** enum pw_walk_action - what to do after pud_entry / pmd_entry returns 0. */
+enum pw_walk_action {
+	/* Descend into the entry's table (the default, reset before each call). */
+	PW_ACTION_SUBTREE = 0,
+	/* Skip this entry's subtree; go on with the next entry at this level. */
+	PW_ACTION_CONTINUE = 1,
+	/* Read this entry again and call the callback again (the callback
+	 * must make progress, or the walk loops). */
+	PW_ACTION_AGAIN = 2,
+};
+
+/** enum pw_walk_lock - the lock a walk expects; asserted at entry in debug builds. */
+enum pw_walk_lock {
+	/* mmap lock held for read (or write) to stabilise the VMA set. */
+	PW_WALK_RDLOCK = 0,
+	/* mmap lock held for write: the callbacks may change entries freely. */
+	PW_WALK_WRLOCK = 1,
+	/* No lock asserted. For foreign mms (memory images) only; on an
+	 * arena mm the caller guarantees nothing changes the tables. */
+	PW_WALK_LOCKLESS = 2,
+};
+
+/**
+ * struct pw_walk_ops - callbacks for a page walk. Every member is optional.
+ *
+ * @pgd_entry: each non-none entry of the root table (the PML5 with 5-level
+ *             paging, the PML4 with 4-level).
+ * @p4d_entry: each non-none PML4 entry. With 4-level paging the P4D is
+ *             folded into the PGD, as in Linux: p4d_entry is called for the
+ *             same root entry right after pgd_entry.
+ * @pud_entry: each non-none PDPT entry; may set walk->action.
+ * @pmd_entry: each non-none PD entry; may set walk->action. A pmd_entry
+ *             must expect huge (PS) entries and non-present ones.
+ * @pte_entry: each PTE of each PTE table reached, including none PTEs.
+ *             Called with the PTE table's lock held when the walk has a VMA.
+ * @pte_hole:  each hole: a none entry above the PTE level (@depth 0 PGD,
+ *             1 P4D, 2 PUD, 3 PMD; a folded P4D reports 0), or a range with
+ *             no VMA in pw_walk_page_range() (@depth -1).
+ * @test_walk: pw_walk_page_range() only: 0 walk this VMA, 1 skip it,
+ *             negative abort. Without it, PW_VM_PFNMAP VMAs are skipped
+ *             (reported as a -1 hole).
+ * @pre_vma:   before each VMA; non-zero stops the walk (post_vma not called).
+ * @post_vma:  after each VMA whose pre_vma returned 0.
+ * @walk_lock: lock mode; see enum pw_walk_lock.
+ *
+ * Entry callbacks get a pointer to the entry (read it with pw_*p_get()),
+ * the range [@addr, @next) it covers, clipped to the walk, and the walk.
+ * They return 0 to go on, a positive value to stop the walk and have it
+ * returned, or a negative errno to fail it. Actions are honoured only from
+ * pud_entry and pmd_entry.
+ */
+struct pw_walk_ops {
+	int (*pgd_entry)(pw_pgd_t *pgd, uint64_t addr, uint64_t next, struct pw_mm_walk *walk);
+	int (*p4d_entry)(pw_p4d_t *p4d, uint64_t addr, uint64_t next, struct pw_mm_walk *walk);
+	int (*pud_entry)(pw_pud_t *pud, uint64_t addr, uint64_t next, struct pw_mm_walk *walk);
+	int (*pmd_entry)(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struct pw_mm_walk *walk);
+	int (*pte_entry)(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_walk *walk);
+	int (*pte_hole)(uint64_t addr, uint64_t next, int depth, struct pw_mm_walk *walk);
+	int (*test_walk)(uint64_t addr, uint64_t next, struct pw_mm_walk *walk);
+	int (*pre_vma)(uint64_t start, uint64_t end, struct pw_mm_walk *walk);
+	void (*post_vma)(struct pw_mm_walk *walk);
+	enum pw_walk_lock walk_lock;
+};
+
+/**
+ * struct pw_mm_walk - the state a callback sees.
+ * @ops: the callbacks.
+ * @mm: the address space.
+ * @root_pfn: root table of a no-VMA walk (else the mm's root).
+ * @vma: the VMA being walked, NULL in gaps and no-VMA walks.
+ * @action: set by pud_entry/pmd_entry.
+ * @no_vma: a no-VMA walk.
+ * @private: the caller's pointer.
+ */
+struct pw_mm_walk {
+	const struct pw_walk_ops *ops;
+	struct pw_mm *mm;
+	uint64_t root_pfn;
+	struct pw_vma *vma;
+	enum pw_walk_action action;
+	bool no_vma;
+	void *private;
+};
+
+/**
+ * pw_walk_page_range() - walk the tables of [@start, @end) VMA by VMA.
+ * @mm: address space.
+ * @start: first address, page aligned, canonical.
+ * @end: end (exclusive), page aligned; 0 means the top of the address
+ *       space. The range may cross the non-canonical hole (it is skipped
+ *       and reported as one -1 hole).
+ * @ops: callbacks.
+ * @private: passed in walk->private.
+ *
+ * Gaps between VMAs get one pte_hole(-1) each and no table access.
+ *
+ * Context: caller holds @mm's mmap lock for read (PW_WALK_RDLOCK) or write
+ * (PW_WALK_WRLOCK). PTE table locks are taken around each run of
+ * pte_entry calls.
+ * Return: 0; a positive value a callback returned; a negative errno from a
+ * callback; -EINVAL (NULL @ops or @mm, @start >= @end, unaligned, or a
+ * foreign @mm); -ERANGE (non-canonical @start or @end).
+ */
+int pw_walk_page_range(struct pw_mm *mm, uint64_t start, uint64_t end,
+		       const struct pw_walk_ops *ops, void *private);
+
+/**
+ * pw_walk_page_vma() - walk the whole of @vma (test_walk is not called).
+ * Context: as pw_walk_page_range().
+ * Return: as pw_walk_page_range(); -EINVAL for a NULL @vma.
+ */
+int pw_walk_page_vma(struct pw_vma *vma, const struct pw_walk_ops *ops, void *private);
+
+/**
+ * pw_walk_page_range_vma() - walk [@start, @end) inside @vma.
+ * Return: as pw_walk_page_vma(); -EINVAL if the range is not inside @vma.
+ */
+int pw_walk_page_range_vma(struct pw_vma *vma, uint64_t start, uint64_t end,
+			   const struct pw_walk_ops *ops, void *private);
+
+/**
+ * pw_walk_page_range_novma() - walk the tables under @root_pfn, ignoring VMAs.
+ * @root_pfn: root table frame; PW_ROOT_DEFAULT for the mm's own.
+ *
+ * For kernel tables and memory images (ptdump's walk). No pre_vma,
+ * post_vma or test_walk; walk->vma is NULL; no PTE locks are taken.
+ * Tables whose frame the backend cannot reach are skipped.
+ *
+ * Context: caller holds the mmap lock, for read (PW_WALK_RDLOCK) or write
+ * (PW_WALK_WRLOCK). The kernel wants the write lock here because its munmap
+ * frees tables after downgrading to the read lock; ours frees them under the
+ * write lock, so the read lock keeps every table alive. PW_WALK_LOCKLESS is
+ * accepted on foreign mms only.
+ * Return: as pw_walk_page_range().
+ */
+int pw_walk_page_range_novma(struct pw_mm *mm, uint64_t start, uint64_t end,
+			     const struct pw_walk_ops *ops, uint64_t root_pfn, void *private);
+
+#define PW_ROOT_DEFAULT UINT64_MAX
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PAGEWALK_PAGEWALK_H */

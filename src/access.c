@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+/*
+ * access.c - single-address translation and the simulated MMU.
+ *
+ * pw_translate() is a software lookup (no side effects). pw_access() is
+ * what the processor does on a memory access (SDM Vol. 3A 4.5-4.7): walk
+ * from CR3, check every entry's P and reserved bits, combine R/W, U/S and
+ * XD across levels, apply CR0.WP, SMEP, SMAP and protection keys, set the
+ * Accessed flag in each entry used and Dirty in the leaf on a write, or
+ * raise #PF with the error code the SDM gives.
+ */
+#include "internal.h"
+
+/* One step of a hardware walk, shared by translate and access. */
+struct hw_walk {
+	int level;	   /* level of the last entry read */
+	uint64_t *e[PW_MAX_LEVELS];
+	uint64_t v[PW_MAX_LEVELS];
+	bool rw, us, nx;   /* combined permissions so far */
+	uint32_t err;	   /* PW_PF_* bits of a fault (P, RSVD) */
+	bool bad_frame;	   /* a table frame outside physical memory */
+};
+
+/* Walk to the leaf for @addr. Return 0 with w->level at the leaf, or -ENOENT/-EIO. */
+static int hw_walk(struct pw_mm *mm, uint64_t addr, struct hw_walk *w)
+{
+	uint64_t pfn = mm->root_pfn;
+
+	w->rw = w->us = true;
+	w->nx = false;
+	w->err = 0;
+	w->bad_frame = false;
+	for (int level = pw_root_level(mm->cfg.levels);; level--) {
+		uint64_t *t = pw_table(mm, pfn), v;
+
+		w->level = level;
+		if (!t) {
+			w->bad_frame = true;
+			return -EIO;
+		}
+		w->e[level] = t + pw_index(level, addr);
+		v = w->v[level] = pw_entry_read(w->e[level]);
+		if (!(v & PW_P))
+			return -ENOENT;
+		if (pw_entry_rsvd(&mm->cfg, level, v)) {
+			w->err = PW_PF_P | PW_PF_RSVD;
+			return -EIO;
+		}
+		w->rw &= !!(v & PW_RW);
+		w->us &= !!(v & PW_US);
+		w->nx |= mm->cfg.nxe && (v & PW_NX);
+		if (pw_entry_leaf(level, v))
+			return 0;
+		pfn = pw_table_pfn(mm, v);
+	}
+}
+
+PW_API int pw_translate(struct pw_mm *mm, uint64_t addr, struct pw_translation *out)
+{
+	struct hw_walk w;
+	int ret;
+
+	if (!mm || !out)
+		return -EINVAL;
+	if (!pw_canonical(mm->cfg.levels, addr))
+		return -ERANGE;
+	pw_assert_mmap_locked(mm);
+	ret = hw_walk(mm, addr, &w);
+	out->level = w.level;
+	out->entry = w.bad_frame ? 0 : w.v[w.level];
+	if (ret)
+		return ret;
+	out->phys = (out->entry & pw_entry_addr_mask(w.level, out->entry, mm->cfg.maxphyaddr)) |
+		    (addr & ~pw_level_mask(w.level));
+	out->pfn = out->phys >> PW_PAGE_SHIFT;
+	out->writable = w.rw;
+	out->user = w.us;
+	out->exec = !w.nx;
+	return 0;
+}
+
+/* Permission check of SDM 4.6 for a translation that reached a leaf. */
+static uint32_t check_perm(const struct pw_mm *mm, const struct pw_cpu *cpu, const struct hw_walk *w,
+			   unsigned flags)
+{
+	bool user = flags & PW_FAULT_USER, write = flags & PW_FAULT_WRITE, exec = flags & PW_FAULT_EXEC;
+	uint64_t leaf = w->v[w->level];
+
+	if (user) {
+		if (!w->us)
+			return PW_PF_P;
+		if (write && !w->rw)
+			return PW_PF_P;
+		if (exec && w->nx)
+			return PW_PF_P;
+	} else {
+		if (exec) {
+			if (w->nx || (cpu->smep && w->us))
+				return PW_PF_P;
+		} else {
+			if (w->us && cpu->smap && !cpu->ac)
+				return PW_PF_P;
+			if (write && !w->rw && cpu->wp)
+				return PW_PF_P;
+		}
+	}
+	/* Protection keys apply to data accesses to user pages. */
+	if (mm->cfg.pke && w->us && !exec) {
+		unsigned key = (unsigned)((leaf & PW_PKEY_MASK) >> PW_PKEY_SHIFT);
+		bool ad = cpu->pkru & (1u << (2 * key)), wd = cpu->pkru & (1u << (2 * key + 1));
+
+		if (ad || (write && wd && (user || cpu->wp)))
+			return PW_PF_P | PW_PF_PK;
+	}
+	return 0;
+}
+
+static uint32_t pf_access_bits(unsigned flags, const struct pw_mm *mm)
+{
+	uint32_t e = 0;
+
+	if (flags & PW_FAULT_WRITE)
+		e |= PW_PF_W;
+	if (flags & PW_FAULT_USER)
+		e |= PW_PF_U;
+	if ((flags & PW_FAULT_EXEC) && mm->cfg.nxe)
+		e |= PW_PF_I;
+	return e;
+}
+
+PW_API int pw_access(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, unsigned flags,
+		     struct pw_access_result *res)
+{
+	static const struct pw_cpu dflt = PW_CPU_DEFAULT;
+	struct pw_access_result r = { 0 };
+	unsigned kind = flags & (PW_FAULT_WRITE | PW_FAULT_EXEC | PW_FAULT_USER);
+	int ret = 0;
+
+	if (!mm || (flags & ~(kind | PW_ACCESS_NOFAULT)) ||
+	    ((flags & PW_FAULT_WRITE) && (flags & PW_FAULT_EXEC)))
+		return -EINVAL;
+	if (!cpu)
+		cpu = &dflt;
+	if (!pw_canonical(mm->cfg.levels, addr))
+		return -ERANGE;
+	if (mm->arena)
+		pw_mmap_read_lock(mm);
+	for (;;) {
+		struct hw_walk w;
+		uint32_t err;
+
+		ret = hw_walk(mm, addr, &w);
+		if (ret == 0) {
+			err = check_perm(mm, cpu, &w, kind);
+		} else if (w.bad_frame) {
+			ret = -EFAULT; /* would be a machine check, not a #PF */
+			break;
+		} else {
+			err = w.err; /* 0 (not present) or P|RSVD */
+		}
+		if (!err) {
+			uint64_t leaf = w.v[w.level];
+
+			/* Accessed on every entry used, Dirty on the leaf of a write. */
+			for (int l = pw_root_level(mm->cfg.levels); l >= w.level; l--)
+				if (!(w.v[l] & PW_A))
+					__atomic_fetch_or(w.e[l], PW_A, __ATOMIC_RELAXED);
+			if ((kind & PW_FAULT_WRITE) && !(leaf & PW_D))
+				__atomic_fetch_or(w.e[w.level], PW_D, __ATOMIC_RELAXED);
+			r.phys = (leaf & pw_entry_addr_mask(w.level, leaf, mm->cfg.maxphyaddr)) |
+				 (addr & ~pw_level_mask(w.level));
+			r.level = w.level;
+			ret = 0;
+			break;
+		}
+		r.pf_error = err | pf_access_bits(kind, mm);
+		r.nr_faults++;
+		if ((flags & PW_ACCESS_NOFAULT) || !mm->arena || (err & PW_PF_RSVD) || r.nr_faults > 8) {
+			ret = -EFAULT;
+			break;
+		}
+		ret = pw_handle_mm_fault(mm, addr, kind);
+		if (ret == -ENOMEM)
+			break;
+		if (ret) {
+			ret = -EFAULT;
+			break;
+		}
+	}
+	if (mm->arena)
+		pw_mmap_read_unlock(mm);
+	if (res)
+		*res = r;
+	return ret;
+}

@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: MIT
+/*
+ * arena.c - the frame arena: memory addressed by frame number, a buddy
+ * allocator over it, and per-frame metadata.
+ *
+ * Free blocks of each order sit on a doubly linked list threaded through
+ * their head frames' metadata (links are frame numbers, not pointers). A
+ * block of order k starts at a frame number that is a multiple of 2^k, so
+ * 2 MiB and 1 GiB blocks are naturally aligned in physical address too.
+ */
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+#define NIL UINT64_MAX
+
+struct pw_arena {
+	struct pw_phys phys;
+	uint8_t *mem;
+	uint64_t nr_frames;
+	bool owns_mem;
+	struct pw_frame *meta;
+	pthread_mutex_t lock;
+	uint64_t free_head[PW_MAX_ORDER + 1];
+	uint64_t nr_free;
+};
+
+static void list_add(struct pw_arena *a, unsigned order, uint64_t pfn)
+{
+	struct pw_frame *f = &a->meta[pfn];
+	uint64_t head = a->free_head[order];
+
+	f->prev = NIL;
+	f->next = head;
+	if (head != NIL)
+		a->meta[head].prev = pfn;
+	a->free_head[order] = pfn;
+	f->order = order;
+	f->flags |= PW_FRAME_FREE;
+}
+
+static void list_del(struct pw_arena *a, unsigned order, uint64_t pfn)
+{
+	struct pw_frame *f = &a->meta[pfn];
+
+	if (f->prev != NIL)
+		a->meta[f->prev].next = f->next;
+	else
+		a->free_head[order] = f->next;
+	if (f->next != NIL)
+		a->meta[f->next].prev = f->prev;
+	f->flags &= ~PW_FRAME_FREE;
+}
+
+/* Put [pfn, pfn + 2^order) on the free lists, merging with free buddies. */
+static void free_block(struct pw_arena *a, uint64_t pfn, unsigned order)
+{
+	a->nr_free += 1ULL << order;
+	while (order < PW_MAX_ORDER) {
+		uint64_t buddy = pfn ^ (1ULL << order);
+
+		if (buddy + (1ULL << order) > a->nr_frames)
+			break;
+		if (!(a->meta[buddy].flags & PW_FRAME_FREE) || a->meta[buddy].order != order)
+			break;
+		list_del(a, order, buddy);
+		pfn &= ~(1ULL << order);
+		order++;
+	}
+	list_add(a, order, pfn);
+}
+
+static int arena_init(struct pw_arena *a, uint8_t *mem, uint64_t bytes, bool zeroed)
+{
+	uint64_t n = bytes >> PW_PAGE_SHIFT;
+
+	if (n < 2)
+		return -EINVAL;
+	a->meta = mmap(NULL, n * sizeof(*a->meta), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (a->meta == MAP_FAILED)
+		return -ENOMEM;
+	a->mem = mem;
+	a->nr_frames = n;
+	a->phys = (struct pw_phys){ .direct = mem, .nr_direct = n, .map = NULL, .priv = a };
+	pthread_mutex_init(&a->lock, NULL);
+	for (unsigned o = 0; o <= PW_MAX_ORDER; o++)
+		a->free_head[o] = NIL;
+	a->meta[0].flags = PW_FRAME_RESERVED;
+	a->meta[0].refcount = 1;
+	/* Carve [1, n) into maximal aligned blocks. */
+	for (uint64_t pfn = 1; pfn < n;) {
+		unsigned order = (unsigned)__builtin_ctzll(pfn);
+
+		if (order > PW_MAX_ORDER)
+			order = PW_MAX_ORDER;
+		while (pfn + (1ULL << order) > n)
+			order--;
+		if (zeroed)
+			for (uint64_t i = 0; i < (1ULL << order); i++)
+				a->meta[pfn + i].flags = PW_FRAME_ZERO;
+		list_add(a, order, pfn);
+		a->nr_free += 1ULL << order;
+		pfn += 1ULL << order;
+	}
+	return 0;
+}
+
+PW_API int pw_arena_create(uint64_t bytes, struct pw_arena **out)
+{
+	struct pw_arena *a;
+	void *mem;
+	int ret;
+
+	if (!out || (bytes >> PW_PAGE_SHIFT) < 2)
+		return -EINVAL;
+	bytes &= PW_PAGE_MASK;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (mem == MAP_FAILED) {
+		free(a);
+		return -ENOMEM;
+	}
+	ret = arena_init(a, mem, bytes, true);
+	if (ret) {
+		munmap(mem, bytes);
+		free(a);
+		return ret;
+	}
+	a->owns_mem = true;
+	*out = a;
+	return 0;
+}
+
+PW_API int pw_arena_create_from(void *mem, uint64_t bytes, unsigned flags, struct pw_arena **out)
+{
+	struct pw_arena *a;
+	int ret;
+
+	if (!out || !mem || ((uintptr_t)mem & (PW_PAGE_SIZE - 1)) || (flags & ~PW_ARENA_ZEROED))
+		return -EINVAL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	ret = arena_init(a, mem, bytes & PW_PAGE_MASK, flags & PW_ARENA_ZEROED);
+	if (ret) {
+		free(a);
+		return ret;
+	}
+	*out = a;
+	return 0;
+}
+
+PW_API void pw_arena_destroy(struct pw_arena *a)
+{
+	if (!a)
+		return;
+	munmap(a->meta, a->nr_frames * sizeof(*a->meta));
+	if (a->owns_mem)
+		munmap(a->mem, a->nr_frames << PW_PAGE_SHIFT);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
+PW_API const struct pw_phys *pw_arena_phys(const struct pw_arena *a)
+{
+	return &a->phys;
+}
+
+PW_API uint64_t pw_arena_nr_frames(const struct pw_arena *a)
+{
+	return a->nr_frames;
+}
+
+PW_API void *pw_arena_base(const struct pw_arena *a)
+{
+	return a->mem;
+}
+
+PW_API uint64_t pw_arena_free_frames(struct pw_arena *a)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&a->lock);
+	n = a->nr_free;
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
+PW_API int pw_frame_alloc(struct pw_arena *a, unsigned order, uint64_t *out)
+{
+	unsigned o;
+	uint64_t pfn, n;
+
+	if (order > PW_MAX_ORDER || !out)
+		return -EINVAL;
+	pthread_mutex_lock(&a->lock);
+	for (o = order; o <= PW_MAX_ORDER && a->free_head[o] == NIL; o++)
+		;
+	if (o > PW_MAX_ORDER) {
+		pthread_mutex_unlock(&a->lock);
+		return -ENOMEM;
+	}
+	pfn = a->free_head[o];
+	list_del(a, o, pfn);
+	while (o > order) { /* give back the upper halves */
+		o--;
+		list_add(a, o, pfn + (1ULL << o));
+	}
+	n = 1ULL << order;
+	a->nr_free -= n;
+	pthread_mutex_unlock(&a->lock);
+
+	for (uint64_t i = 0; i < n; i++) {
+		struct pw_frame *f = &a->meta[pfn + i];
+
+		if (!(f->flags & PW_FRAME_ZERO))
+			memset(a->mem + ((pfn + i) << PW_PAGE_SHIFT), 0, PW_PAGE_SIZE);
+		f->flags = i ? PW_FRAME_TAIL : (order ? PW_FRAME_HEAD : 0);
+		f->refcount = 0;
+		f->mapcount = 0;
+		f->ptl = 0;
+		f->mapping = NULL;
+		f->index = 0;
+	}
+	a->meta[pfn].order = order;
+	a->meta[pfn].refcount = 1;
+	*out = pfn;
+	return 0;
+}
+
+PW_API void pw_frame_free(struct pw_arena *a, uint64_t pfn, unsigned order)
+{
+	uint64_t n = 1ULL << order;
+
+	PW_BUG_ON(pfn == 0 || pfn + n > a->nr_frames || (pfn & (n - 1)));
+	for (uint64_t i = 0; i < n; i++) {
+		PW_BUG_ON(a->meta[pfn + i].flags & PW_FRAME_FREE);
+		a->meta[pfn + i].flags = 0; /* contents are no longer known to be zero */
+		a->meta[pfn + i].refcount = 0;
+		a->meta[pfn + i].mapcount = 0;
+	}
+	pthread_mutex_lock(&a->lock);
+	free_block(a, pfn, order);
+	pthread_mutex_unlock(&a->lock);
+}
+
+PW_API void pw_frame_split(struct pw_arena *a, uint64_t pfn, unsigned order, unsigned new_order)
+{
+	struct pw_frame *head = &a->meta[pfn];
+	int32_t ref = head->refcount, map = head->mapcount;
+	uint32_t keep = head->flags & (PW_FRAME_ANON | PW_FRAME_DIRTY);
+	void *mapping = head->mapping;
+	uint64_t index = head->index, step = 1ULL << new_order;
+
+	PW_BUG_ON(new_order > order);
+	for (uint64_t i = 0; i < (1ULL << order); i++) {
+		struct pw_frame *f = &a->meta[pfn + i];
+		bool sub_head = (i & (step - 1)) == 0;
+
+		f->flags = keep | (new_order ? (sub_head ? PW_FRAME_HEAD : PW_FRAME_TAIL) : 0);
+		f->order = sub_head ? new_order : 0;
+		f->refcount = sub_head ? ref : 0;
+		f->mapcount = sub_head ? map : 0;
+		f->mapping = mapping;
+		f->index = index + i;
+	}
+}
+
+PW_API void pw_frame_get(struct pw_arena *a, uint64_t pfn)
+{
+	__atomic_fetch_add(&a->meta[pfn].refcount, 1, __ATOMIC_RELAXED);
+}
+
+PW_API bool pw_frame_put(struct pw_arena *a, uint64_t pfn)
+{
+	struct pw_frame *f = &a->meta[pfn];
+
+	if (__atomic_sub_fetch(&f->refcount, 1, __ATOMIC_ACQ_REL) != 0)
+		return false;
+	pw_frame_free(a, pfn, (f->flags & PW_FRAME_HEAD) ? f->order : 0);
+	return true;
+}
+
+PW_API struct pw_frame *pw_frame_meta(const struct pw_arena *a, uint64_t pfn)
+{
+	return pfn < a->nr_frames ? &a->meta[pfn] : NULL;
+}
+
+PW_API void *pw_frame_ptr(const struct pw_arena *a, uint64_t pfn)
+{
+	return pfn < a->nr_frames ? a->mem + (pfn << PW_PAGE_SHIFT) : NULL;
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - private declarations shared by the library's sources.
+ */
+#ifndef PAGEWALK_INTERNAL_H
+#define PAGEWALK_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <pagewalk/pgtable.h>
+#include <pagewalk/phys.h>
+
+#define PW_API __attribute__((visibility("default")))
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * PW_BUG_ON() checks invariants and lock rules in debug builds (PW_DEBUG=1,
+ * which the test build sets); it compiles to nothing otherwise.
+ */
+#ifdef PW_DEBUG
+#define PW_BUG_ON(cond)                                                           \
+	do {                                                                      \
+		if (unlikely(cond)) {                                             \
+			fprintf(stderr, "pagewalk: BUG at %s:%d %s(): %s\n", __FILE__, \
+				__LINE__, __func__, #cond);                       \
+			abort();                                                  \
+		}                                                                 \
+	} while (0)
+#else
+#define PW_BUG_ON(cond) ((void)0)
+#endif
+
+/* ---- thread identity and locks (lock.c) -------------------------------- */
+
+/** pw_tid() - a small non-zero id of the calling thread. */
+uint32_t pw_tid(void);
+
+/*
+ * struct pw_spinlock - a spinlock that knows its owner, so that debug builds
+ * can assert "held by me". Its value is 0 or the owner's pw_tid().
+ */
+struct pw_spinlock {
+	uint32_t owner;
+};
+
+void pw_spin_lock(uint32_t *lock);
+void pw_spin_unlock(uint32_t *lock);
+static inline bool pw_spin_held(const uint32_t *lock)
+{
+	return __atomic_load_n(lock, __ATOMIC_RELAXED) == pw_tid();
+}
+
+/*
+ * struct pw_rwsem - a read/write lock whose holders are known: the writer's
+ * id, and for readers a per-thread list of held read locks (debug builds).
+ */
+struct pw_rwsem {
+	pthread_rwlock_t lock;
+	uint32_t writer;
+};
+
+void pw_rwsem_init(struct pw_rwsem *sem);
+void pw_rwsem_destroy(struct pw_rwsem *sem);
+void pw_rwsem_read_lock(struct pw_rwsem *sem);
+void pw_rwsem_read_unlock(struct pw_rwsem *sem);
+void pw_rwsem_write_lock(struct pw_rwsem *sem);
+void pw_rwsem_write_unlock(struct pw_rwsem *sem);
+bool pw_rwsem_write_held(const struct pw_rwsem *sem);
+bool pw_rwsem_held(const struct pw_rwsem *sem); /* read or write, by this thread */
+
+#endif /* PAGEWALK_INTERNAL_H */
+
+/* ---- the address space (mm.c, vma.c, fault.c, access.c) ---------------- */
+
+#include <pagewalk/mm.h>
+
+struct pw_mm {
+	const struct pw_phys *phys;
+	struct pw_arena *arena; /* NULL for a foreign mm */
+	struct pw_paging cfg;
+	uint64_t root_pfn;
+	struct pw_rwsem mmap_lock;
+	uint32_t page_table_lock; /* guards upper-level entries */
+	struct pw_vma **vmas;	  /* sorted by address, non-overlapping */
+	size_t nr_vmas, cap_vmas;
+	uint64_t nr_pgtables;	  /* atomic */
+	uint64_t rss;		  /* atomic, in 4 KiB pages */
+};
+
+/* Flags of the table entries we create (permissions are decided at leaves). */
+#define PW_TABLE_FLAGS (PW_P | PW_RW | PW_US | PW_A)
+
+static inline uint64_t *pw_table(const struct pw_mm *mm, uint64_t pfn)
+{
+	return pw_phys_frame(mm->phys, pfn);
+}
+
+/* Frame of the table an entry points at. */
+static inline uint64_t pw_table_pfn(const struct pw_mm *mm, uint64_t v)
+{
+	return (v & pw_frame_field_mask(mm->cfg.maxphyaddr)) >> PW_PAGE_SHIFT;
+}
+
+static inline void pw_assert_mmap_locked(const struct pw_mm *mm)
+{
+	PW_BUG_ON(mm->arena && !pw_rwsem_held(&mm->mmap_lock));
+	(void)mm;
+}
+
+static inline void pw_assert_mmap_write_locked(const struct pw_mm *mm)
+{
+	PW_BUG_ON(mm->arena && !pw_rwsem_write_held(&mm->mmap_lock));
+	(void)mm;
+}
+
+/* Check a user range [start, end): page aligned, canonical, inside one half. */
+int pw_check_range(const struct pw_mm *mm, uint64_t start, uint64_t end);
+
+/* vma.c */
+size_t pw_vma_index(const struct pw_mm *mm, uint64_t addr); /* first with vm_end > addr */
+int pw_vma_insert(struct pw_mm *mm, struct pw_vma *vma);
+void pw_vma_remove_at(struct pw_mm *mm, size_t idx);
+int pw_vma_split(struct pw_mm *mm, size_t idx, uint64_t addr); /* [s,addr) [addr,e) */
+void pw_vma_merge_around(struct pw_mm *mm, uint64_t addr);
+bool pw_vma_can_merge(const struct pw_vma *a, const struct pw_vma *b);
+
+/* pgtable_ops.c: changing tables under an mm. */
+uint64_t pw_vma_leaf_flags(const struct pw_mm *mm, const struct pw_vma *vma, bool write);
+int pw_split_huge(struct pw_mm *mm, uint64_t *entry, int level); /* leaf -> table */
+int pw_split_huge_at(struct pw_mm *mm, uint64_t addr);		 /* any leaf covering addr */
+void pw_zap_range(struct pw_mm *mm, uint64_t start, uint64_t end);
+void pw_change_prot_range(struct pw_mm *mm, uint64_t start, uint64_t end,
+			  const struct pw_vma *vma);
+void pw_release_leaf(struct pw_mm *mm, int level, uint64_t v);

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+/*
+ * iter.c - the inside-out walker.
+ *
+ * The state keeps one table pointer per level and the address to look at
+ * next; a step reads one entry, classifies it once, and either reports it
+ * or moves on (down into a table, up when a table's range is used up).
+ * Level is a variable, not a function: one body serves all five levels.
+ */
+#include "internal.h"
+
+#include <pagewalk/iter.h>
+
+static bool must_lock(const struct pw_walk_state *st)
+{
+	return st->_mm->arena != NULL;
+}
+
+static void unlock_pte(struct pw_walk_state *st)
+{
+	if (st->_locked) {
+		pw_pte_unlock(st->_mm, st->_pfn[PW_LEVEL_PTE]);
+		st->_locked = false;
+	}
+}
+
+static void finish(struct pw_walk_state *st)
+{
+	unlock_pte(st);
+	st->_done = true;
+}
+
+static int emit(struct pw_walk_state *st, enum pw_step_type type, enum pw_hole_reason reason,
+		int level, uint64_t start, uint64_t end, uint64_t v, uint64_t *e)
+{
+	st->type = type;
+	st->reason = reason;
+	st->level = level;
+	st->start = start;
+	st->end = end;
+	st->entry = v;
+	st->ptep = e;
+	return 1;
+}
+
+/*
+ * Enter the table that entry @e (value @v) at level @level points at.
+ * Return 1 entered, 0 the backend cannot reach it, -EAGAIN the entry
+ * changed before the PTE table could be locked (read it again).
+ */
+static int enter(struct pw_walk_state *st, int level, uint64_t *e, uint64_t v, uint64_t next)
+{
+	struct pw_mm *mm = st->_mm;
+	uint64_t pfn = pw_table_pfn(mm, v);
+	uint64_t *t = pw_table(mm, pfn);
+	int child = level - 1;
+
+	if (!t)
+		return 0;
+	if (child == PW_LEVEL_PTE && must_lock(st)) {
+		pw_pte_lock(mm, pfn);
+		if (pw_entry_read(e) != v) {
+			pw_pte_unlock(mm, pfn);
+			return -EAGAIN;
+		}
+		st->_locked = true;
+	}
+	st->_tbl[child] = t;
+	st->_pfn[child] = pfn;
+	st->_lend[child] = next;
+	st->_cur = child;
+	return 1;
+}
+
+static int step(struct pw_walk_state *st)
+{
+	struct pw_mm *mm = st->_mm;
+	int levels = mm->cfg.levels, root = pw_root_level(levels);
+
+	if (st->_done)
+		return 0;
+	/* Pieces of a huge leaf still to report. */
+	if (st->_piece_end) {
+		uint64_t s = st->start + PW_PAGE_SIZE;
+
+		if (s != st->_piece_end) {
+			st->entry = pw_leaf_to_pte(st->level, pw_entry_read(st->ptep), s, mm->cfg.maxphyaddr);
+			st->start = s;
+			st->end = s + PW_PAGE_SIZE;
+			return 1;
+		}
+		st->_piece_end = 0;
+	}
+	if (st->_descend) {
+		st->_descend = false;
+		/* Reachability was checked before the table step was reported. */
+		if (enter(st, st->level, st->ptep, st->entry, st->end) <= 0)
+			st->_addr = st->end;
+	}
+
+	for (;;) {
+		int L = st->_cur;
+		uint64_t addr = st->_addr, next, v, *e;
+
+		if (addr == st->_lend[L]) {
+			/* This table's range is used up: go up, or finish. */
+			if (L == PW_LEVEL_PTE)
+				unlock_pte(st);
+			if (L < root) {
+				st->_cur = L + 1;
+				continue;
+			}
+			if (addr == st->_wend) {
+				finish(st);
+				return 0;
+			}
+			/* End of the lower half: the non-canonical gap. */
+			st->_addr = pw_high_half_start(levels);
+			st->_lend[root] = st->_wend;
+			if (st->_flags & PW_WALK_HOLES)
+				return emit(st, PW_STEP_HOLE, PW_HOLE_NONCANONICAL, root, addr,
+					    st->_addr, 0, NULL);
+			continue;
+		}
+		e = st->_tbl[L] + pw_index(L, addr);
+		v = pw_entry_read(e);
+		next = pw_addr_end(L, addr, st->_lend[L]);
+		st->_addr = next;
+
+		if (pw_entry_none(v)) {
+			if (st->_flags & PW_WALK_HOLES)
+				return emit(st, PW_STEP_HOLE, PW_HOLE_EMPTY, L, addr, next, v, e);
+			continue;
+		}
+		if (!(v & PW_P)) {
+			if (st->_flags & PW_WALK_HOLES)
+				return emit(st, PW_STEP_HOLE, PW_HOLE_NOT_PRESENT, L, addr, next, v, e);
+			continue;
+		}
+		if (pw_entry_rsvd(&mm->cfg, L, v)) {
+			if (st->_flags & PW_WALK_HOLES)
+				return emit(st, PW_STEP_HOLE, PW_HOLE_RESERVED, L, addr, next, v, e);
+			continue;
+		}
+		if (pw_entry_table(L, v)) {
+			if (!pw_table(mm, pw_table_pfn(mm, v))) {
+				if (st->_flags & PW_WALK_HOLES)
+					return emit(st, PW_STEP_HOLE, PW_HOLE_NO_FRAME, L, addr, next, v, e);
+				continue;
+			}
+			if (st->_flags & PW_WALK_TABLES) {
+				st->_descend = true;
+				st->_addr = addr; /* the subtree starts here */
+				return emit(st, PW_STEP_TABLE, PW_HOLE_EMPTY, L, addr, next, v, e);
+			}
+			/* -EAGAIN: the entry changed under us; the loop reads it again. */
+			st->_addr = enter(st, L, e, v, next) ? addr : next;
+			continue;
+		}
+		/* A present leaf. */
+		if (L > PW_LEVEL_PTE && !(st->_flags & PW_WALK_ALL_SIZES)) {
+			st->_piece_end = next;
+			return emit(st, PW_STEP_LEAF, PW_HOLE_EMPTY, L, addr, addr + PW_PAGE_SIZE,
+				    pw_leaf_to_pte(L, v, addr, mm->cfg.maxphyaddr), e);
+		}
+		return emit(st, PW_STEP_LEAF, PW_HOLE_EMPTY, L, addr, next, v, e);
+	}
+}
+
+PW_API int pw_walk_begin(struct pw_walk_state *st, struct pw_mm *mm, uint64_t start, uint64_t end,
+			 unsigned flags)
+{
+	int levels, root;
+	uint64_t low_end;
+
+	if (!st)
+		return -EINVAL;
+	*st = (struct pw_walk_state){ ._mm = mm, ._done = true };
+	if (!mm || (flags & ~(PW_WALK_HOLES | PW_WALK_ALL_SIZES | PW_WALK_TABLES)) ||
+	    ((start | end) & ~PW_PAGE_MASK) || (end != 0 && start >= end))
+		return st->_err = -EINVAL;
+	levels = mm->cfg.levels;
+	if (!pw_canonical(levels, start) || !pw_canonical(levels, end - 1))
+		return st->_err = -ERANGE;
+	pw_assert_mmap_locked(mm);
+	root = pw_root_level(levels);
+	low_end = pw_low_half_end(levels);
+	st->_flags = flags;
+	st->_done = false;
+	st->_addr = start;
+	st->_wend = end;
+	st->_cur = root;
+	st->_tbl[root] = pw_table(mm, mm->root_pfn);
+	st->_pfn[root] = mm->root_pfn;
+	st->_lend[root] = (start < low_end && (end == 0 || end > low_end)) ? low_end : end;
+	if (!st->_tbl[root]) {
+		/* The root itself is not in physical memory. */
+		st->_done = true;
+		if (!(flags & PW_WALK_HOLES))
+			return 0;
+		return emit(st, PW_STEP_HOLE, PW_HOLE_NO_FRAME, root, start, end, 0, NULL);
+	}
+	return step(st);
+}
+
+PW_API int pw_walk_next(struct pw_walk_state *st)
+{
+	return step(st);
+}
+
+PW_API void pw_walk_skip(struct pw_walk_state *st)
+{
+	if (st->_descend) {
+		st->_descend = false;
+		st->_addr = st->end; /* move past the subtree */
+	}
+	if (st->_piece_end) {
+		st->start = st->_piece_end - PW_PAGE_SIZE; /* the next step leaves the leaf */
+	}
+}
+
+PW_API void pw_walk_end(struct pw_walk_state *st)
+{
+	if (st->_mm)
+		finish(st);
+}

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pgtable_ops.c - changing an arena mm's tables: leaf flags for a VMA,
+ * splitting huge leaves, zapping ranges and changing protection.
+ *
+ * One recursive body, modify_level(), serves every level for both zap and
+ * protection change; what happens at a leaf is a small function pointer.
+ * Locking: upper-level entries change under mm->page_table_lock, PTEs under
+ * their table's split lock; callers hold the mmap lock for write.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+uint64_t pw_vma_leaf_flags(const struct pw_mm *mm, const struct pw_vma *vma, bool write)
+{
+	uint32_t f = vma->vm_flags;
+	uint64_t v;
+
+	if (!(f & (PW_VM_READ | PW_VM_WRITE | PW_VM_EXEC)))
+		return PW_SW_PROTNONE; /* P clear: PROT_NONE keeps its frame */
+	v = PW_P | PW_A;
+	if (!(f & PW_VM_SUPERVISOR))
+		v |= PW_US;
+	if ((f & PW_VM_WRITE) && write)
+		v |= PW_RW | PW_D;
+	if (!(f & PW_VM_EXEC) && mm->cfg.nxe)
+		v |= PW_NX;
+	return v;
+}
+
+/* Address bits of a non-none leaf, present or PROT_NONE. */
+static uint64_t leaf_addr(const struct pw_mm *mm, int level, uint64_t v)
+{
+	uint64_t mask = pw_frame_field_mask(mm->cfg.maxphyaddr);
+
+	if (level > PW_LEVEL_PTE && (v & PW_PS))
+		mask &= pw_level_mask(level);
+	return v & mask;
+}
+
+/* Is a non-none entry a leaf (present leaf, or a PROT_NONE leaf)? */
+static bool is_leaf(int level, uint64_t v)
+{
+	return level == PW_LEVEL_PTE || !(v & PW_P) || (v & PW_PS);
+}
+
+void pw_release_leaf(struct pw_mm *mm, int level, uint64_t v)
+{
+	uint64_t pfn = leaf_addr(mm, level, v) >> PW_PAGE_SHIFT;
+	struct pw_frame *f;
+
+	if (!(v & (PW_P | PW_SW_PROTNONE)))
+		return;
+	__atomic_fetch_sub(&mm->rss, pw_level_size(level) >> PW_PAGE_SHIFT, __ATOMIC_RELAXED);
+	f = pw_frame_meta(mm->arena, pfn);
+	if (!f || (f->flags & PW_FRAME_RESERVED))
+		return;
+	__atomic_fetch_sub(&f->mapcount, 1, __ATOMIC_RELAXED);
+	pw_frame_put(mm->arena, pfn);
+}
+
+/**
+ * pw_split_huge() - replace the huge leaf at *@entry (level 1 or 2) by a
+ * table of 512 leaves one level down mapping the same frames.
+ * Context: mmap lock held for write (or the caller owns the range).
+ * Return: 0, -ENOMEM.
+ */
+int pw_split_huge(struct pw_mm *mm, uint64_t *entry, int level)
+{
+	uint64_t v = pw_entry_read(entry), pfn, base, flags, *t;
+	int lower = level - 1;
+	int ret;
+
+	PW_BUG_ON(level < PW_LEVEL_PMD || !(v & PW_PS));
+	ret = pw_frame_alloc(mm->arena, 0, &pfn);
+	if (ret)
+		return ret;
+	pw_frame_meta(mm->arena, pfn)->flags |= PW_FRAME_PGTABLE;
+	t = pw_table(mm, pfn);
+	base = leaf_addr(mm, level, v);
+	flags = v & ~pw_frame_field_mask(mm->cfg.maxphyaddr) & ~(PW_PS | PW_PAT_LARGE);
+	if (v & PW_PAT_LARGE)
+		flags |= PW_PAT;
+	for (unsigned i = 0; i < PW_PTRS_PER_TABLE; i++) {
+		uint64_t sub = (base >> PW_PAGE_SHIFT) + ((uint64_t)i << (9 * lower));
+
+		t[i] = pw_mk_leaf(lower, sub, flags);
+		if (!(v & PW_P))
+			t[i] &= ~PW_P;
+	}
+	if (pw_frame_meta(mm->arena, base >> PW_PAGE_SHIFT))
+		pw_frame_split(mm->arena, base >> PW_PAGE_SHIFT, 9 * (unsigned)level,
+			       9 * (unsigned)lower);
+	__atomic_fetch_add(&mm->nr_pgtables, 1, __ATOMIC_RELAXED);
+	pw_spin_lock(&mm->page_table_lock);
+	pw_entry_write(entry, pw_mk_table(pfn, PW_TABLE_FLAGS));
+	pw_spin_unlock(&mm->page_table_lock);
+	return 0;
+}
+
+/* Split every huge leaf that covers @addr but does not start at it. */
+int pw_split_huge_at(struct pw_mm *mm, uint64_t addr)
+{
+	uint64_t pfn = mm->root_pfn;
+
+	if (!pw_canonical(mm->cfg.levels, addr))
+		return 0;
+	for (int level = pw_root_level(mm->cfg.levels); level > PW_LEVEL_PTE; level--) {
+		uint64_t *e = pw_table(mm, pfn) + pw_index(level, addr);
+		uint64_t v = pw_entry_read(e);
+
+		if (pw_entry_none(v))
+			return 0;
+		if (is_leaf(level, v)) {
+			int ret;
+
+			if (!(addr & ~pw_level_mask(level)))
+				return 0; /* starts here: nothing to split */
+			ret = pw_split_huge(mm, e, level);
+			if (ret)
+				return ret;
+			v = pw_entry_read(e);
+		}
+		pfn = pw_table_pfn(mm, v);
+	}
+	return 0;
+}
+
+struct modify {
+	struct pw_mm *mm;
+	const struct pw_vma *vma;
+	bool free_empty;
+	void (*leaf)(struct modify *m, int level, uint64_t *e);
+};
+
+static bool table_empty(const uint64_t *t)
+{
+	for (unsigned i = 0; i < PW_PTRS_PER_TABLE; i++)
+		if (pw_entry_read(&t[i]))
+			return false;
+	return true;
+}
+
+/* Apply m->leaf to each leaf of [addr, end) under table @pfn at @level. */
+static void modify_level(struct modify *m, int level, uint64_t pfn, uint64_t addr, uint64_t end)
+{
+	struct pw_mm *mm = m->mm;
+	uint64_t *t = pw_table(mm, pfn), next;
+
+	if (level == PW_LEVEL_PTE)
+		pw_pte_lock(mm, pfn);
+	do {
+		uint64_t *e = t + pw_index(level, addr);
+		uint64_t v = pw_entry_read(e);
+
+		next = pw_addr_end(level, addr, end);
+		if (pw_entry_none(v))
+			continue;
+		if (is_leaf(level, v)) {
+			/* Callers split leaves that straddle the range's edges. */
+			PW_BUG_ON(level > PW_LEVEL_PTE &&
+				  ((addr & ~pw_level_mask(level)) || next - addr != pw_level_size(level)));
+			if (level > PW_LEVEL_PTE)
+				pw_spin_lock(&mm->page_table_lock);
+			m->leaf(m, level, e);
+			if (level > PW_LEVEL_PTE)
+				pw_spin_unlock(&mm->page_table_lock);
+			continue;
+		}
+		modify_level(m, level - 1, pw_table_pfn(mm, v), addr, next);
+		if (m->free_empty && table_empty(pw_table(mm, pw_table_pfn(mm, v)))) {
+			pw_spin_lock(&mm->page_table_lock);
+			pw_entry_write(e, 0);
+			pw_spin_unlock(&mm->page_table_lock);
+			pw_frame_free(mm->arena, pw_table_pfn(mm, v), 0);
+			__atomic_fetch_sub(&mm->nr_pgtables, 1, __ATOMIC_RELAXED);
+		}
+	} while (addr = next, addr != end);
+	if (level == PW_LEVEL_PTE)
+		pw_pte_unlock(mm, pfn);
+}
+
+static void zap_leaf(struct modify *m, int level, uint64_t *e)
+{
+	uint64_t v = pw_entry_read(e);
+
+	pw_entry_write(e, 0);
+	pw_release_leaf(m->mm, level, v);
+}
+
+void pw_zap_range(struct pw_mm *mm, uint64_t start, uint64_t end)
+{
+	struct modify m = { .mm = mm, .free_empty = true, .leaf = zap_leaf };
+
+	pw_assert_mmap_write_locked(mm);
+	if (start != end)
+		modify_level(&m, pw_root_level(mm->cfg.levels), mm->root_pfn, start, end);
+}
+
+static void prot_leaf(struct modify *m, int level, uint64_t *e)
+{
+	uint64_t v = pw_entry_read(e);
+	uint64_t keep = leaf_addr(m->mm, level, v) | (v & (PW_A | PW_D | PW_PWT | PW_PCD | PW_G |
+							   PW_SW_SOFTDIRTY | PW_PKEY_MASK));
+	uint64_t nv = pw_vma_leaf_flags(m->mm, m->vma, false) & ~(PW_A | PW_D);
+
+	if (level > PW_LEVEL_PTE)
+		keep |= v & (PW_PS | PW_PAT_LARGE);
+	else
+		keep |= v & PW_PAT;
+	/* Write permission is never granted here; it comes back on a write fault. */
+	if ((v & PW_RW) && (m->vma->vm_flags & PW_VM_WRITE) && (nv & PW_P))
+		nv |= PW_RW;
+	pw_entry_write(e, keep | nv);
+}
+
+void pw_change_prot_range(struct pw_mm *mm, uint64_t start, uint64_t end, const struct pw_vma *vma)
+{
+	struct modify m = { .mm = mm, .vma = vma, .free_empty = false, .leaf = prot_leaf };
+
+	pw_assert_mmap_write_locked(mm);
+	if (start != end)
+		modify_level(&m, pw_root_level(mm->cfg.levels), mm->root_pfn, start, end);
+}

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ptdump.c - Linux x86 dump_pagetables output over the iterator.
+ *
+ * Levels here are Linux's top-down ones (0 pgd .. 4 pte), because the
+ * output names them and effective protections are kept per such level.
+ * With 4-level paging the root reports as pgd and p4d both (folded).
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+
+#include "internal.h"
+
+#include <pagewalk/iter.h>
+#include <pagewalk/ptdump.h>
+
+/* Linux's PTE_FLAGS_MASK: every bit outside the 52-bit physical address field. */
+#define FLAGS_MASK (~(((1ULL << 52) - 1) & PW_PAGE_MASK))
+
+struct dump {
+	FILE *out;
+	enum pw_ptdump_format format;
+	bool check_wx;
+	int levels;
+	int level; /* -1 before the first note */
+	uint64_t cur_prot, cur_eff, start;
+	uint64_t prot_levels[PW_MAX_LEVELS];
+	const struct pw_ptdump_marker *marker;
+	unsigned long lines;
+	struct pw_ptdump_summary sum;
+	bool io_error;
+};
+
+static const char *const depth_name[] = { "pgd", "p4d", "pud", "pmd", "pte" };
+
+static void out(struct dump *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out(struct dump *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vfprintf(d->out, fmt, ap) < 0)
+		d->io_error = true;
+	va_end(ap);
+}
+
+static void print_prot(struct dump *d, uint64_t pr, int level)
+{
+	if (!(pr & PW_P)) {
+		out(d, "%30s%s\n", "", depth_name[level]);
+		return;
+	}
+	out(d, "%s%s%s%s%s%s%s%s%s\n", pr & PW_US ? "USR " : "    ", pr & PW_RW ? "RW " : "ro ",
+	    pr & PW_PWT ? "PWT " : "    ", pr & PW_PCD ? "PCD " : "    ",
+	    level <= 3 && (pr & PW_PS) ? "PSE " : "    ",
+	    (level == 4 && (pr & PW_PAT)) || ((level == 3 || level == 2) && (pr & PW_PAT_LARGE)) ?
+		    "PAT " : "    ",
+	    pr & PW_G ? "GLB " : "    ", pr & PW_NX ? "NX " : "x  ", depth_name[level]);
+}
+
+static void print_json(struct dump *d, uint64_t end)
+{
+	uint64_t pr = d->cur_prot;
+	int lv = d->level;
+
+#define B(x) ((x) ? "true" : "false")
+	out(d, "{\"start\":\"0x%016" PRIx64 "\",\"end\":\"0x%016" PRIx64 "\",\"size\":%" PRIu64
+	       ",\"level\":\"%s\",\"present\":%s,\"user\":%s,\"rw\":%s,\"pwt\":%s,\"pcd\":%s,"
+	       "\"pse\":%s,\"pat\":%s,\"global\":%s,\"nx\":%s,\"eff_user\":%s,\"eff_rw\":%s,"
+	       "\"eff_nx\":%s}\n",
+	    d->start, end, end - d->start, depth_name[lv], B(pr & PW_P), B(pr & PW_US), B(pr & PW_RW),
+	    B(pr & PW_PWT), B(pr & PW_PCD), B(lv <= 3 && (pr & PW_PS)),
+	    B((lv == 4 && (pr & PW_PAT)) || ((lv == 3 || lv == 2) && (pr & PW_PAT_LARGE))),
+	    B(pr & PW_G), B(pr & PW_NX), B(d->cur_eff & PW_US), B(d->cur_eff & PW_RW),
+	    B(d->cur_eff & PW_NX));
+#undef B
+}
+
+static void print_marker(struct dump *d)
+{
+	if (d->format == PW_PTDUMP_LINUX)
+		out(d, "---[ %s ]---\n", d->marker->name);
+	else
+		out(d, "{\"marker\":\"%s\"}\n", d->marker->name);
+}
+
+static void effective_prot(struct dump *d, int level, uint64_t val)
+{
+	uint64_t prot = val & FLAGS_MASK;
+
+	if (level == 0)
+		d->prot_levels[0] = prot;
+	else
+		d->prot_levels[level] = (d->prot_levels[level - 1] & prot & (PW_US | PW_RW)) |
+					((d->prot_levels[level - 1] | prot) & PW_NX);
+}
+
+/* Linux's note_page(): extend the current run or print it and start anew. */
+static void note_page(struct dump *d, uint64_t addr, int level, uint64_t val)
+{
+	static const char units[] = "BKMGTPE";
+	uint64_t new_prot = val & FLAGS_MASK;
+	uint64_t new_eff = val ? d->prot_levels[level < 0 ? 0 : level] : 0;
+
+	if (d->level == -1) {
+		d->cur_prot = new_prot;
+		d->cur_eff = new_eff;
+		d->level = level;
+		d->lines = 0;
+		d->start = addr;
+		print_marker(d);
+	} else if (new_prot != d->cur_prot || new_eff != d->cur_eff || level != d->level ||
+		   addr >= d->marker[1].start) {
+		const char *unit = units;
+		uint64_t delta = addr - d->start;
+
+		if ((d->cur_eff & PW_RW) && !(d->cur_eff & PW_NX) && (d->cur_prot & PW_P) && d->check_wx)
+			d->sum.wx_pages += (addr - d->start) >> PW_PAGE_SHIFT;
+		if (!d->marker->max_lines || d->lines < d->marker->max_lines) {
+			if (d->format == PW_PTDUMP_LINUX) {
+				out(d, "0x%016" PRIx64 "-0x%016" PRIx64 "   ", d->start, addr);
+				while (!(delta & 1023) && unit[1]) {
+					delta >>= 10;
+					unit++;
+				}
+				out(d, "%9" PRIu64 "%c ", delta, *unit);
+				print_prot(d, d->cur_prot, d->level);
+			} else {
+				print_json(d, addr);
+			}
+			d->sum.lines++;
+		}
+		d->lines++;
+		if (addr >= d->marker[1].start) {
+			if (d->marker->max_lines && d->lines > d->marker->max_lines) {
+				unsigned long nskip = d->lines - d->marker->max_lines;
+
+				if (d->format == PW_PTDUMP_LINUX)
+					out(d, "... %lu entr%s skipped ... \n", nskip, nskip == 1 ? "y" : "ies");
+			}
+			d->marker++;
+			d->lines = 0;
+			print_marker(d);
+		}
+		d->start = addr;
+		d->cur_prot = new_prot;
+		d->cur_eff = new_eff;
+		d->level = level;
+	}
+}
+
+static int dump_range(struct dump *d, struct pw_mm *mm, uint64_t start, uint64_t end)
+{
+	struct pw_walk_state st;
+
+	pw_for_each_entry(&st, mm, start, end, PW_WALK_HOLES | PW_WALK_TABLES | PW_WALK_ALL_SIZES) {
+		int depth = pw_depth(d->levels, st.level);
+
+		if (st.type == PW_STEP_HOLE && st.reason == PW_HOLE_NONCANONICAL)
+			continue;
+		if (d->levels == 4 && st.level == PW_LEVEL_P4D) {
+			/* Folded P4D: the root entry is seen as pgd (0) and p4d (1). */
+			effective_prot(d, 0, st.entry);
+			effective_prot(d, 1, st.entry);
+			depth = 0;
+		} else {
+			effective_prot(d, depth, st.entry);
+		}
+		if (st.type == PW_STEP_TABLE)
+			continue;
+		if (st.type == PW_STEP_LEAF)
+			d->sum.present_pages += (st.end - st.start) >> PW_PAGE_SHIFT;
+		note_page(d, st.start, depth, st.type == PW_STEP_HOLE && st.reason == PW_HOLE_EMPTY ? 0 : st.entry);
+	}
+	return pw_walk_error(&st);
+}
+
+PW_API int pw_ptdump(struct pw_mm *mm, FILE *f, const struct pw_ptdump_opts *opts,
+		     struct pw_ptdump_summary *sum)
+{
+	static const struct pw_ptdump_opts dflt;
+	struct pw_ptdump_range def_ranges[3];
+	struct pw_ptdump_marker def_markers[3];
+	struct dump d = { .out = f, .level = -1 };
+	const struct pw_ptdump_range *r;
+	int ret = 0;
+
+	if (!mm || !f)
+		return -EINVAL;
+	if (!opts)
+		opts = &dflt;
+	d.format = opts->format;
+	d.check_wx = opts->check_wx;
+	d.levels = mm->cfg.levels;
+	r = opts->ranges;
+	if (!r) {
+		/* Linux x86-64: the lower half, then the upper half past the guard hole. */
+		uint64_t guard_end = pw_high_half_start(d.levels) +
+				     16 * pw_level_size(pw_root_level(d.levels));
+
+		def_ranges[0] = (struct pw_ptdump_range){ 0, pw_low_half_end(d.levels) };
+		def_ranges[1] = (struct pw_ptdump_range){ guard_end, ~0ULL };
+		def_ranges[2] = (struct pw_ptdump_range){ 0, 0 };
+		r = def_ranges;
+	}
+	d.marker = opts->markers;
+	if (!d.marker) {
+		def_markers[0] = (struct pw_ptdump_marker){ 0, "User Space", 0 };
+		def_markers[1] = (struct pw_ptdump_marker){ 1ULL << 63, "Kernel Space", 0 };
+		def_markers[2] = (struct pw_ptdump_marker){ ~0ULL, NULL, 0 };
+		d.marker = def_markers;
+	}
+	if (!d.marker->name)
+		return -EINVAL;
+	if (mm->arena)
+		pw_mmap_read_lock(mm);
+	for (; r->start != r->end; r++) {
+		/* Linux passes ~0 as an end; our walks take page-aligned ends (0 = top). */
+		uint64_t end = r->end == ~0ULL ? 0 : r->end;
+
+		ret = dump_range(&d, mm, r->start, end);
+		if (ret)
+			break;
+	}
+	if (mm->arena)
+		pw_mmap_read_unlock(mm);
+	if (ret)
+		return ret;
+	if (d.level != -1) {
+		/* Flush the last run: Linux notes address 0 at level -1. */
+		note_page(&d, 0, -1, 0);
+	}
+	if (sum)
+		*sum = d.sum;
+	if (fflush(f) || d.io_error)
+		return -EIO;
+	return 0;
+}

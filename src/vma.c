@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vma.c - the ordered set of VMAs of an address space.
+ *
+ * A sorted array of VMA pointers: lookup is a binary search, iteration is
+ * in order, insertion and removal move pointers. VMAs themselves never move,
+ * so a struct pw_vma pointer stays valid until its VMA is unmapped or
+ * merged away (both under the mmap write lock).
+ */
+#include <string.h>
+
+#include "internal.h"
+
+size_t pw_vma_index(const struct pw_mm *mm, uint64_t addr)
+{
+	size_t lo = 0, hi = mm->nr_vmas;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mm->vmas[mid]->vm_end > addr)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+PW_API struct pw_vma *pw_find_vma(struct pw_mm *mm, uint64_t addr)
+{
+	size_t i;
+
+	pw_assert_mmap_locked(mm);
+	i = pw_vma_index(mm, addr);
+	return i < mm->nr_vmas ? mm->vmas[i] : NULL;
+}
+
+PW_API struct pw_vma *pw_vma_lookup(struct pw_mm *mm, uint64_t addr)
+{
+	struct pw_vma *vma = pw_find_vma(mm, addr);
+
+	return vma && vma->vm_start <= addr ? vma : NULL;
+}
+
+PW_API struct pw_vma *pw_vma_next(struct pw_mm *mm, const struct pw_vma *vma)
+{
+	size_t i;
+
+	pw_assert_mmap_locked(mm);
+	i = pw_vma_index(mm, vma->vm_start);
+	return i + 1 < mm->nr_vmas ? mm->vmas[i + 1] : NULL;
+}
+
+static int reserve(struct pw_mm *mm, size_t extra)
+{
+	size_t cap;
+	struct pw_vma **v;
+
+	if (mm->nr_vmas + extra <= mm->cap_vmas)
+		return 0;
+	cap = mm->cap_vmas ? mm->cap_vmas * 2 : 16;
+	while (cap < mm->nr_vmas + extra)
+		cap *= 2;
+	v = realloc(mm->vmas, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	mm->vmas = v;
+	mm->cap_vmas = cap;
+	return 0;
+}
+
+int pw_vma_insert(struct pw_mm *mm, struct pw_vma *vma)
+{
+	size_t i;
+
+	if (reserve(mm, 1))
+		return -ENOMEM;
+	i = pw_vma_index(mm, vma->vm_start);
+	PW_BUG_ON(i < mm->nr_vmas && mm->vmas[i]->vm_start < vma->vm_end);
+	memmove(&mm->vmas[i + 1], &mm->vmas[i], (mm->nr_vmas - i) * sizeof(*mm->vmas));
+	mm->vmas[i] = vma;
+	mm->nr_vmas++;
+	return 0;
+}
+
+void pw_vma_remove_at(struct pw_mm *mm, size_t i)
+{
+	memmove(&mm->vmas[i], &mm->vmas[i + 1], (mm->nr_vmas - i - 1) * sizeof(*mm->vmas));
+	mm->nr_vmas--;
+}
+
+int pw_vma_split(struct pw_mm *mm, size_t i, uint64_t addr)
+{
+	struct pw_vma *old = mm->vmas[i], *new;
+
+	PW_BUG_ON(addr <= old->vm_start || addr >= old->vm_end);
+	if (reserve(mm, 1))
+		return -ENOMEM;
+	new = malloc(sizeof(*new));
+	if (!new)
+		return -ENOMEM;
+	*new = *old;
+	new->vm_start = addr;
+	new->vm_pgoff = old->vm_pgoff + ((addr - old->vm_start) >> PW_PAGE_SHIFT);
+	old->vm_end = addr;
+	memmove(&mm->vmas[i + 2], &mm->vmas[i + 1], (mm->nr_vmas - i - 1) * sizeof(*mm->vmas));
+	mm->vmas[i + 1] = new;
+	mm->nr_vmas++;
+	return 0;
+}
+
+bool pw_vma_can_merge(const struct pw_vma *a, const struct pw_vma *b)
+{
+	return a->vm_end == b->vm_start && a->vm_flags == b->vm_flags &&
+	       a->vm_private_data == b->vm_private_data &&
+	       a->vm_pgoff + ((a->vm_end - a->vm_start) >> PW_PAGE_SHIFT) == b->vm_pgoff;
+}
+
+/* Merge the VMA containing/after @addr with its neighbours where possible. */
+void pw_vma_merge_around(struct pw_mm *mm, uint64_t addr)
+{
+	size_t i = pw_vma_index(mm, addr);
+
+	if (i >= mm->nr_vmas)
+		return;
+	if (i + 1 < mm->nr_vmas && pw_vma_can_merge(mm->vmas[i], mm->vmas[i + 1])) {
+		mm->vmas[i]->vm_end = mm->vmas[i + 1]->vm_end;
+		free(mm->vmas[i + 1]);
+		pw_vma_remove_at(mm, i + 1);
+	}
+	if (i > 0 && pw_vma_can_merge(mm->vmas[i - 1], mm->vmas[i])) {
+		mm->vmas[i - 1]->vm_end = mm->vmas[i]->vm_end;
+		free(mm->vmas[i]);
+		pw_vma_remove_at(mm, i);
+	}
+}

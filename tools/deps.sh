@@ -1,0 +1,13 @@
+#!/bin/sh
+# Install the Debian packages the build and tests need, if missing.
+# Runs as root on CI and developer machines; elsewhere it says what to install.
+need=""
+command -v gcc >/dev/null 2>&1 || need="$need gcc"
+command -v make >/dev/null 2>&1 || need="$need make"
+[ -n "$need" ] || exit 0
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need
+else
+	echo "pagewalk needs:$need (Debian: apt-get install$need)" >&2
+	exit 1
+fi
