@@ -148,17 +148,20 @@ PW_API int pw_access(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, 
 	for (;;) {
 		struct hw_walk w;
 		uint32_t err;
+		bool fault;
 
 		ret = hw_walk(mm, addr, &w);
 		if (ret == 0) {
 			err = check_perm(mm, cpu, &w, kind);
+			fault = err != 0;
 		} else if (w.bad_frame) {
 			ret = -EFAULT; /* would be a machine check, not a #PF */
 			break;
 		} else {
 			err = w.err; /* 0 (not present) or P|RSVD */
+			fault = true;
 		}
-		if (!err) {
+		if (!fault) {
 			uint64_t leaf = w.v[w.level];
 
 			/* Accessed on every entry used, Dirty on the leaf of a write. */

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pagewalk/notifier.h - MMU notifiers: tell a secondary MMU (a device, a VM's
+ * vCPU, a mirror) about every change to an address space's entries, after
+ * include/linux/mmu_notifier.h.
+ *
+ * STATUS: contract only. The file-mapping work (issue 3) implements it and
+ * makes every entry change in the library call it; until then nothing is
+ * exported for it (these declarations have no definitions yet).
+ *
+ * Calls around each change of entries in [start, end):
+ *   invalidate_range_start()   before the entries change (may fail with
+ *                              -EAGAIN only for non-blockable ranges)
+ *   arch_invalidate_secondary_tlbs()  when the library flushes the CPU TLB
+ *                              for the range (batched; before the page-table
+ *                              locks that guard the change are dropped)
+ *   invalidate_range_end()     after the change and the flush
+ */
+#ifndef PAGEWALK_NOTIFIER_H
+#define PAGEWALK_NOTIFIER_H
+
+#include <stdint.h>
+
+#include <pagewalk/mm.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** enum pw_mmu_notify_event - why entries change (the kernel's MMU_NOTIFY_*). */
+enum pw_mmu_notify_event {
+	PW_MMU_NOTIFY_UNMAP = 0,	   /* munmap, zap: the range is gone */
+	PW_MMU_NOTIFY_CLEAR = 1,	   /* entries cleared (e.g. copy-on-write replaced a page) */
+	PW_MMU_NOTIFY_PROTECTION_VMA = 2,  /* mprotect */
+	PW_MMU_NOTIFY_PROTECTION_PAGE = 3, /* write-protect / clean of single pages */
+	PW_MMU_NOTIFY_SOFT_DIRTY = 4,
+	PW_MMU_NOTIFY_RELEASE = 5,	   /* the mm is being destroyed */
+	PW_MMU_NOTIFY_EXCLUSIVE = 6,	   /* device-exclusive conversion */
+};
+
+/**
+ * struct pw_mmu_notifier_range - one change.
+ * @mm: the address space.
+ * @start, @end: the virtual range, [start, end).
+ * @event: why.
+ * @owner: who is making the change (a notifier can ignore its own).
+ */
+struct pw_mmu_notifier_range {
+	struct pw_mm *mm;
+	uint64_t start;
+	uint64_t end;
+	enum pw_mmu_notify_event event;
+	void *owner;
+};
+
+struct pw_mmu_notifier;
+
+/** struct pw_mmu_notifier_ops - callbacks; all optional. */
+struct pw_mmu_notifier_ops {
+	int (*invalidate_range_start)(struct pw_mmu_notifier *mn,
+				      const struct pw_mmu_notifier_range *range);
+	void (*invalidate_range_end)(struct pw_mmu_notifier *mn,
+				     const struct pw_mmu_notifier_range *range);
+	void (*arch_invalidate_secondary_tlbs)(struct pw_mmu_notifier *mn, struct pw_mm *mm,
+					       uint64_t start, uint64_t end);
+	void (*release)(struct pw_mmu_notifier *mn, struct pw_mm *mm);
+};
+
+/** struct pw_mmu_notifier - embed in your own structure; the library links it. */
+struct pw_mmu_notifier {
+	const struct pw_mmu_notifier_ops *ops;
+	struct pw_mmu_notifier *_next; /* private */
+};
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PAGEWALK_NOTIFIER_H */

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pagewalk - the command-line tool. Each command lives in tools/cmd_<name>.c.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const struct command commands[] = {
+	{ "demo", "build a representative address space, touch it, walk it, dump it", cmd_demo },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: pagewalk COMMAND [ARGS]\n\n"
+		   "Linux's page-table walkers in user space, over real x86-64 page tables.\n\n"
+		   "commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "  %-12s %s\n", "help", "this text (also --help, -h)");
+	fprintf(f, "\n'pagewalk COMMAND --help' describes a command's arguments.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "pagewalk: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
