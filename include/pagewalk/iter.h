@@ -112,7 +112,10 @@ struct pw_walk_state {
  * @flags: PW_WALK_*.
  *
  * Context: caller holds @mm's mmap lock (read or write) for the whole loop,
- * unless @mm is foreign. The iterator takes and drops PTE table locks.
+ * unless @mm is foreign. The iterator takes and drops PTE table locks: while
+ * it is positioned inside a PTE table, that table's lock is held, so the
+ * loop body must not fault, map, unmap or call pw_access() on @mm (it would
+ * wait for the lock it holds); it may change the current PTE through @ptep.
  * Return: 1 positioned on a step, 0 nothing to report, negative errno:
  * -EINVAL (bad arguments or flags), -ERANGE (non-canonical).
  */
