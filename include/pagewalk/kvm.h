@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pagewalk/kvm.h - run a real vCPU (Linux KVM) on an address space's tables.
+ *
+ * pw_kvm_create() makes a VM whose guest-physical memory IS the address
+ * space's frame arena: one memory slot, guest-physical address = frame
+ * number << 12. Its vCPU starts directly in 64-bit long mode with CR3 at
+ * pw_mm_root(), so every access the guest makes is translated by the
+ * hypervisor's (or the CPU's) MMU walking this library's tables, and the
+ * Accessed and Dirty bits it sets land in the arena.
+ *
+ * A small guest agent (src/kvm_agent.c) runs a list of accesses (read,
+ * write, execute) at CPL 0 or 3. Its page-fault handler reports each fault
+ * to the host, which resolves it with pw_handle_mm_fault() (under the mmap
+ * lock for read) and resumes the guest, or gives the access up when the
+ * fault is a real permission error.
+ *
+ * TLB: the guest's TLB is only flushed when the guest flushes it. After
+ * changing entries of a range the guest may have used, call pw_kvm_flush();
+ * the agent executes the flush (invlpg per page, or a CR3 reload for large
+ * ranges) before its next access.
+ *
+ * Reserved range: pw_kvm_create() maps the agent's GDT, TSS, IDT, code,
+ * mailbox and stacks at [PW_KVM_AREA_START, PW_KVM_AREA_END), the last
+ * 2 MiB of the lower canonical half. That range must be free when the VM is
+ * created and must not be changed while it exists; pw_kvm_destroy() unmaps
+ * it again. Its pages use PML4 slot 255 (and the tables under it), so the
+ * agent's own walks set Accessed/Dirty bits only there.
+ *
+ * Only Linux on x86-64 has KVM support; elsewhere every function returns
+ * -EOPNOTSUPP.
+ */
+#ifndef PAGEWALK_KVM_H
+#define PAGEWALK_KVM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pagewalk/mm.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The reserved range (see above): 2 MiB below the top of the lower half. */
+#define PW_KVM_AREA_START 0x7fffffe00000ULL
+#define PW_KVM_AREA_END 0x800000000000ULL
+
+/* Most accesses one pw_kvm_run() takes. */
+#define PW_KVM_MAX_ACCESSES 1920
+
+struct pw_kvm;
+
+/**
+ * struct pw_kvm_caps - what the host's KVM offers a guest.
+ * @api_version: KVM_GET_API_VERSION (12).
+ * @maxphyaddr: the guest's physical-address width (CPUID 0x80000008); an
+ *              address space run by pw_kvm must use the same MAXPHYADDR.
+ * @nx: execute-disable (EFER.NXE) is offered.
+ * @pdpe1gb: 1 GiB pages are offered (CPUID 0x80000001 EDX bit 26).
+ * @la57: 5-level paging is advertised (CPUID 7 ECX bit 16). KVM may still
+ *        refuse CR4.LA57; pw_kvm_create() tries it and says so.
+ */
+struct pw_kvm_caps {
+	int api_version;
+	unsigned maxphyaddr;
+	bool nx;
+	bool pdpe1gb;
+	bool la57;
+};
+
+/**
+ * pw_kvm_probe() - open /dev/kvm and read what it offers a guest.
+ * @caps: receives the capabilities.
+ *
+ * Context: any thread; opens and closes /dev/kvm.
+ * Return: 0; -EOPNOTSUPP (not Linux x86-64); -ENOENT, -EACCES or another
+ * open() error for /dev/kvm; -EPROTO (unexpected API version); -EIO (an
+ * ioctl failed).
+ */
+int pw_kvm_probe(struct pw_kvm_caps *caps);
+
+/**
+ * pw_kvm_create() - a VM over @mm's arena, with one vCPU in long mode on @mm's tables.
+ * @mm: an address space with an arena (not a foreign one). Its paging mode
+ *      must be one the vCPU runs: MAXPHYADDR equal to the vCPU's, no
+ *      protection keys, NX and 1 GiB pages only if offered, 5 levels only if
+ *      KVM accepts CR4.LA57.
+ * @out: receives the VM.
+ *
+ * Maps the reserved range [PW_KVM_AREA_START, PW_KVM_AREA_END) in @mm
+ * (populated) and writes the agent into it.
+ *
+ * Context: takes the mmap lock (do not hold it). May block.
+ * Return: 0; -EINVAL (NULL or foreign @mm); -EOPNOTSUPP (no KVM support on
+ * this platform, or the vCPU refuses @mm's paging mode); -ENOENT/-EACCES
+ * (/dev/kvm); -EEXIST (something is mapped in the reserved range);
+ * -ENOMEM; -EIO (a KVM ioctl failed). On error @mm is left as it was.
+ */
+int pw_kvm_create(struct pw_mm *mm, struct pw_kvm **out);
+
+/**
+ * pw_kvm_destroy() - close the VM and unmap the reserved range. NULL is a no-op.
+ * Context: takes the mmap lock for write; the mm must still exist.
+ */
+void pw_kvm_destroy(struct pw_kvm *kvm);
+
+/* Access kinds and results of struct pw_kvm_access. */
+enum {
+	PW_KVM_READ = 1,  /* load 8 bytes from @addr into @value */
+	PW_KVM_WRITE = 2, /* store the 8 bytes of @value at @addr */
+	PW_KVM_EXEC = 3,  /* call @addr; the code there must return (a `ret`, 0xc3) */
+};
+enum {
+	PW_KVM_PENDING = 0, /* not run (the run stopped before it) */
+	PW_KVM_DONE = 1,    /* the access completed */
+	PW_KVM_FAILED = 2,  /* a fault could not be resolved; the guest skipped it */
+};
+
+/**
+ * struct pw_kvm_access - one access for the guest.
+ * @op: PW_KVM_READ, _WRITE or _EXEC.
+ * @status: set by pw_kvm_run(): PW_KVM_DONE, _FAILED or _PENDING.
+ * @addr: virtual address (8-byte aligned for reads and writes).
+ * @value: value to write; for a read, the value read.
+ */
+struct pw_kvm_access {
+	uint32_t op;
+	uint32_t status;
+	uint64_t addr;
+	uint64_t value;
+};
+
+/**
+ * struct pw_kvm_fault - one exception the guest took during an access.
+ * @vector: exception vector (14 = #PF, 13 = #GP, ...).
+ * @error_code: as the CPU pushed it (SDM 4.7 for #PF: PW_PF_* bits).
+ * @cr2: CR2 (the faulting linear address for a #PF).
+ * @rip: RIP of the faulting instruction.
+ * @access: index of the access in the list.
+ * @cpl: privilege level the fault was taken at.
+ * @result: 0 when the host resolved the fault and the access was retried;
+ *          otherwise why the access was given up: pw_handle_mm_fault()'s
+ *          error (-EFAULT no VMA, -EACCES forbidden, -ENOMEM), -EIO for a
+ *          reserved-bit fault, -EPERM for an exception other than #PF,
+ *          -EAGAIN when a resolved fault came back unchanged.
+ */
+struct pw_kvm_fault {
+	uint32_t vector;
+	uint32_t error_code;
+	uint64_t cr2;
+	uint64_t rip;
+	uint32_t access;
+	uint8_t cpl;
+	int result;
+};
+
+/**
+ * pw_kvm_run() - run a list of accesses in the guest.
+ * @kvm: the VM.
+ * @cpl: 0 (supervisor) or 3 (user): the privilege level of the accesses.
+ * @acc: the accesses, run in order; @status and read @value are filled in.
+ * @n: number of accesses, at most PW_KVM_MAX_ACCESSES (0 runs the agent to
+ *     its end without accesses: a pure VM entry/exit).
+ * @faults: receives the exceptions taken, in order (may be NULL).
+ * @max_faults: room in @faults.
+ * @nr_faults: receives the number of exceptions taken (may be more than
+ *             @max_faults; only the first @max_faults are stored). May be NULL.
+ *
+ * Before the first access the agent executes the flushes pw_kvm_flush()
+ * queued. Page faults are resolved with pw_handle_mm_fault() under the mmap
+ * lock for read; after each resolved fault the guest invalidates that page.
+ * CR0.WP is set; SMEP and SMAP are off.
+ *
+ * Context: the caller must not hold the mmap lock. One thread per @kvm.
+ * Return: 0 when the guest finished the list (single accesses may have
+ * failed: see @status); -EINVAL (bad @cpl, @op or NULL); -E2BIG (@n too
+ * large); -ELOOP (the guest kept faulting); -EIO (the vCPU stopped
+ * unexpectedly, e.g. a triple fault or an exception outside an access).
+ */
+int pw_kvm_run(struct pw_kvm *kvm, int cpl, struct pw_kvm_access *acc, size_t n,
+	       struct pw_kvm_fault *faults, size_t max_faults, size_t *nr_faults);
+
+/**
+ * pw_kvm_flush() - have the guest flush its TLB for [start, end) before its next access.
+ * @start, @end: the range; @end == 0 means the top of the address space.
+ *
+ * Small ranges become a list of invlpg; large ones (or many queued pages)
+ * a CR3 reload. This is what a library change of entries the guest may
+ * cache must be followed by.
+ *
+ * Context: any thread that owns @kvm (not while pw_kvm_run() runs on another).
+ * Return: 0, -EINVAL (NULL, or @start above @end).
+ */
+int pw_kvm_flush(struct pw_kvm *kvm, uint64_t start, uint64_t end);
+
+/**
+ * pw_kvm_translate() - ask KVM to translate @addr (KVM_TRANSLATE).
+ * @phys: receives the guest-physical address.
+ *
+ * KVM walks the guest tables as a supervisor read: it sets Accessed bits
+ * along a successful walk and ignores permissions (R/W, U/S, NX).
+ *
+ * Context: as pw_kvm_run().
+ * Return: 0; -ENOENT (not mapped, reserved bit, or non-canonical); -EINVAL; -EIO.
+ */
+int pw_kvm_translate(struct pw_kvm *kvm, uint64_t addr, uint64_t *phys);
+
+/**
+ * struct pw_kvm_stats - counters of a VM.
+ * @runs: pw_kvm_run() calls.
+ * @exits: KVM_RUN returns (VM exits seen by the host).
+ * @faults: exceptions the guest reported.
+ * @cr3_flushes: CR3 reloads the guest agent executed.
+ * @invlpgs: invlpg instructions the guest agent executed.
+ * @last_exit_reason: the last KVM exit reason (KVM_EXIT_*).
+ */
+struct pw_kvm_stats {
+	uint64_t runs;
+	uint64_t exits;
+	uint64_t faults;
+	uint64_t cr3_flushes;
+	uint64_t invlpgs;
+	uint32_t last_exit_reason;
+};
+
+/** pw_kvm_get_stats() - read the counters. Context: as pw_kvm_run(). */
+void pw_kvm_get_stats(const struct pw_kvm *kvm, struct pw_kvm_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PAGEWALK_KVM_H */
