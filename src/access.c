@@ -115,6 +115,35 @@ static uint32_t check_perm(const struct pw_mm *mm, const struct pw_cpu *cpu, con
 	return 0;
 }
 
+/*
+ * A TLB hit: the cached translation is used when its permissions allow the
+ * access and, for a write, it is cached writable and dirty (otherwise the
+ * CPU walks to set Dirty). Anything else drops the entry and walks.
+ */
+static bool tlb_hit(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, unsigned kind,
+		    struct pw_access_result *r)
+{
+	struct pw_tlb_fill f;
+	struct hw_walk w;
+	uint64_t leaf;
+
+	if (!pw_tlb_lookup(cpu->tlb, addr, &f))
+		return false;
+	w.level = f.level;
+	w.v[f.level] = leaf = f.leaf;
+	w.rw = f.rw;
+	w.us = f.us;
+	w.nx = f.nx;
+	if (check_perm(mm, cpu, &w, kind) || ((kind & PW_FAULT_WRITE) && !(leaf & PW_D))) {
+		pw_tlb_invalidate_page(cpu->tlb, addr);
+		return false;
+	}
+	r->phys = (leaf & pw_entry_addr_mask(f.level, leaf, mm->cfg.maxphyaddr)) |
+		  (addr & ~pw_level_mask(f.level));
+	r->level = f.level;
+	return true;
+}
+
 static uint32_t pf_access_bits(unsigned flags, const struct pw_mm *mm)
 {
 	uint32_t e = 0;
@@ -143,6 +172,8 @@ PW_API int pw_access(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, 
 		cpu = &dflt;
 	if (!pw_canonical(mm->cfg.levels, addr))
 		return -ERANGE;
+	if (cpu->tlb && !mm->arena)
+		return -EINVAL;
 	if (mm->arena)
 		pw_mmap_read_lock(mm);
 	for (;;) {
@@ -150,6 +181,10 @@ PW_API int pw_access(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, 
 		uint32_t err;
 		bool fault;
 
+		if (cpu->tlb && tlb_hit(mm, cpu, addr, kind, &r)) {
+			ret = 0;
+			break;
+		}
 		ret = hw_walk(mm, addr, &w);
 		if (ret == 0) {
 			err = check_perm(mm, cpu, &w, kind);
@@ -173,9 +208,19 @@ PW_API int pw_access(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, 
 			r.phys = (leaf & pw_entry_addr_mask(w.level, leaf, mm->cfg.maxphyaddr)) |
 				 (addr & ~pw_level_mask(w.level));
 			r.level = w.level;
+			if (cpu->tlb) {
+				struct pw_tlb_fill f = { .leaf = leaf | PW_A, .level = w.level,
+							 .rw = w.rw, .us = w.us, .nx = w.nx };
+
+				if (kind & PW_FAULT_WRITE)
+					f.leaf |= PW_D;
+				pw_tlb_insert(cpu->tlb, addr, &f);
+			}
 			ret = 0;
 			break;
 		}
+		if (cpu->tlb)
+			pw_tlb_invalidate_page(cpu->tlb, addr);
 		r.pf_error = err | pf_access_bits(kind, mm);
 		r.nr_faults++;
 		if ((flags & PW_ACCESS_NOFAULT) || !mm->arena || (err & PW_PF_RSVD) || r.nr_faults > 8) {

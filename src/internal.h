@@ -95,6 +95,14 @@ struct pw_mm {
 	size_t nr_vmas, cap_vmas;
 	uint64_t nr_pgtables;	  /* atomic */
 	uint64_t rss;		  /* atomic, in 4 KiB pages */
+	/* tlb.c: the TLBs caching this mm's translations */
+	pthread_mutex_t tlb_list_lock;
+	struct pw_tlb *tlbs;
+	uint64_t nr_tlb_flushes;  /* atomic */
+	int32_t tlb_flush_pending; /* atomic: batched changes not yet flushed (dirty.c) */
+	/* notifier.c: registered MMU notifiers (read-locked while calling them) */
+	pthread_rwlock_t notifier_lock;
+	struct pw_mmu_notifier *notifiers;
 };
 
 /* Flags of the table entries we create (permissions are decided at leaves). */
@@ -142,3 +150,82 @@ void pw_zap_range(struct pw_mm *mm, uint64_t start, uint64_t end);
 void pw_change_prot_range(struct pw_mm *mm, uint64_t start, uint64_t end,
 			  const struct pw_vma *vma);
 void pw_release_leaf(struct pw_mm *mm, int level, uint64_t v);
+
+/* ---- files (file.c) ----------------------------------------------------- */
+
+#include <pagewalk/file.h>
+
+struct pw_file {
+	struct pw_arena *arena;
+	uint64_t size, nr_pages;
+	uint64_t *pages;	/* frame per page offset, 0 = not cached (atomic) */
+	uint64_t nr_cached;	/* atomic */
+	struct pw_rwsem i_mmap_rwsem;
+	struct pw_vma *i_mmap;	/* VMAs ordered by vm_pgoff (_shared_next/_prev) */
+	uint64_t nr_vmas;
+	uint64_t huge_skipped;	/* atomic: huge entries the dirty helpers skipped */
+};
+
+/* The frame caching @index, allocated on first use, with a reference taken. */
+int pw_file_get_page(struct pw_file *file, uint64_t index, uint64_t *pfn);
+/* Link/unlink a VMA in its file's i_mmap; the caller holds the i_mmap write lock. */
+void pw_file_vma_link_locked(struct pw_vma *vma);
+void pw_file_vma_unlink_locked(struct pw_vma *vma);
+/*
+ * Unlink a file VMA from its file's i_mmap (takes the i_mmap write lock; no-op
+ * for anonymous VMAs). Unmapping unlinks before it zaps, so that no mapping
+ * walk reaches tables that the zap may free.
+ */
+void pw_vma_unlink_file(struct pw_vma *vma);
+
+/* ---- TLBs and flush batching (tlb.c) ------------------------------------- */
+
+/*
+ * struct pw_mmu_gather - a range of virtual addresses whose entries changed
+ * and must be flushed from every TLB of @mm (and secondary TLBs) before the
+ * locks guarding the change drop. The kernel's mmu_gather, reduced to its
+ * flush window.
+ */
+struct pw_mmu_gather {
+	struct pw_mm *mm;
+	uint64_t start, end; /* empty while start >= end (end 0 = top only if start set) */
+	bool pending;
+};
+
+void pw_tlb_gather_init(struct pw_mmu_gather *g, struct pw_mm *mm);
+void pw_tlb_gather_add(struct pw_mmu_gather *g, uint64_t addr, uint64_t size);
+/* Flush the gathered range (if any) and reset the window. */
+void pw_tlb_gather_flush(struct pw_mmu_gather *g);
+/* Flush [start, end) of @mm from every CPU TLB and call arch_invalidate_secondary_tlbs. */
+void pw_flush_tlb_range(struct pw_mm *mm, uint64_t start, uint64_t end);
+void pw_tlb_mm_init(struct pw_mm *mm);
+void pw_tlb_mm_destroy(struct pw_mm *mm);
+
+/*
+ * Test hook: when set, pw_flush_tlb_range() does nothing (a missing flush).
+ * Only the missing-flush test sets it, to show that its check can fail.
+ */
+extern bool pw_debug_skip_tlb_flush;
+
+/* TLB lookups and fills for pw_access() (tlb.c). */
+struct pw_tlb_fill {
+	uint64_t leaf;	/* the leaf entry as read (level @level) */
+	int level;
+	bool rw, us, nx; /* combined permissions of the walk */
+};
+bool pw_tlb_lookup(struct pw_tlb *tlb, uint64_t addr, struct pw_tlb_fill *out);
+void pw_tlb_insert(struct pw_tlb *tlb, uint64_t addr, const struct pw_tlb_fill *in);
+void pw_tlb_invalidate_page(struct pw_tlb *tlb, uint64_t addr);
+
+/* ---- MMU notifiers (notifier.c) ----------------------------------------- */
+
+#include <pagewalk/notifier.h>
+
+void pw_mmu_notifier_mm_init(struct pw_mm *mm);
+void pw_mmu_notifier_release(struct pw_mm *mm);
+void pw_mmu_notifier_mm_destroy(struct pw_mm *mm);
+void pw_mmu_notifier_range_init(struct pw_mmu_notifier_range *r, enum pw_mmu_notify_event ev,
+				struct pw_mm *mm, uint64_t start, uint64_t end);
+void pw_mmu_notifier_invalidate_range_start(const struct pw_mmu_notifier_range *r);
+void pw_mmu_notifier_invalidate_range_end(const struct pw_mmu_notifier_range *r);
+void pw_mmu_notifier_arch_invalidate(struct pw_mm *mm, uint64_t start, uint64_t end);

@@ -24,6 +24,8 @@ static struct pw_mm *mm_alloc(const struct pw_paging *cfg)
 		return NULL;
 	mm->cfg = *cfg;
 	pw_rwsem_init(&mm->mmap_lock);
+	pw_tlb_mm_init(mm);
+	pw_mmu_notifier_mm_init(mm);
 	return mm;
 }
 
@@ -44,6 +46,8 @@ PW_API int pw_mm_create(struct pw_arena *arena, const struct pw_paging *cfg, str
 	mm->phys = pw_arena_phys(arena);
 	ret = pw_frame_alloc(arena, 0, &mm->root_pfn);
 	if (ret) {
+		pw_mmu_notifier_mm_destroy(mm);
+		pw_tlb_mm_destroy(mm);
 		pw_rwsem_destroy(&mm->mmap_lock);
 		free(mm);
 		return ret;
@@ -74,8 +78,11 @@ PW_API void pw_mm_destroy(struct pw_mm *mm)
 {
 	if (!mm)
 		return;
+	pw_mmu_notifier_release(mm);
 	if (mm->arena) {
 		pw_mmap_write_lock(mm);
+		for (size_t i = 0; i < mm->nr_vmas; i++)
+			pw_vma_unlink_file(mm->vmas[i]);
 		for (int half = 0; half < 2; half++) {
 			uint64_t s = half ? pw_high_half_start(mm->cfg.levels) : 0;
 			uint64_t e = half ? 0 : pw_low_half_end(mm->cfg.levels);
@@ -88,6 +95,8 @@ PW_API void pw_mm_destroy(struct pw_mm *mm)
 		pw_frame_free(mm->arena, mm->root_pfn, 0);
 	}
 	free(mm->vmas);
+	pw_mmu_notifier_mm_destroy(mm);
+	pw_tlb_mm_destroy(mm);
 	pw_rwsem_destroy(&mm->mmap_lock);
 	free(mm);
 }
@@ -222,6 +231,8 @@ static int do_munmap(struct pw_mm *mm, uint64_t start, uint64_t end)
 		ret = split_at(mm, end);
 	if (ret)
 		return ret;
+	for (i = pw_vma_index(mm, start); i < mm->nr_vmas && mm->vmas[i]->vm_start < end; i++)
+		pw_vma_unlink_file(mm->vmas[i]);
 	pw_zap_range(mm, start, end);
 	i = pw_vma_index(mm, start);
 	while (i < mm->nr_vmas && mm->vmas[i]->vm_start < end) {
@@ -231,8 +242,8 @@ static int do_munmap(struct pw_mm *mm, uint64_t start, uint64_t end)
 	return 0;
 }
 
-PW_API int pw_mmap(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, unsigned flags,
-		   uint64_t *out)
+static int mmap_region(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, unsigned flags,
+		       struct pw_file *file, uint64_t pgoff, uint64_t *out)
 {
 	const unsigned known = PW_MAP_PRIVATE | PW_MAP_SHARED | PW_MAP_FIXED |
 			       PW_MAP_FIXED_NOREPLACE | PW_MAP_HUGE_2M | PW_MAP_HUGE_1G |
@@ -291,7 +302,8 @@ PW_API int pw_mmap(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, unsi
 	vma->vm_start = addr;
 	vma->vm_end = addr + len;
 	vma->vm_mm = mm;
-	vma->vm_pgoff = addr >> PW_PAGE_SHIFT;
+	vma->vm_pgoff = file ? pgoff : addr >> PW_PAGE_SHIFT;
+	vma->vm_file = file;
 	vma->vm_flags = prot_to_vm(prot) | PW_VM_MAYREAD | PW_VM_MAYWRITE | PW_VM_MAYEXEC;
 	if (flags & PW_MAP_SHARED)
 		vma->vm_flags |= PW_VM_SHARED | PW_VM_MAYSHARE;
@@ -304,6 +316,11 @@ PW_API int pw_mmap(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, unsi
 	ret = pw_vma_insert(mm, vma);
 	if (ret)
 		goto fail;
+	if (file) {
+		pw_i_mmap_lock_write(file);
+		pw_file_vma_link_locked(vma);
+		pw_i_mmap_unlock_write(file);
+	}
 	pw_vma_merge_around(mm, addr);
 	pw_mmap_write_unlock(mm);
 
@@ -323,6 +340,24 @@ fail:
 	pw_mmap_write_unlock(mm);
 	free(vma);
 	return ret;
+}
+
+PW_API int pw_mmap(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, unsigned flags,
+		   uint64_t *out)
+{
+	return mmap_region(mm, addr, len, prot, flags, NULL, 0, out);
+}
+
+PW_API int pw_mmap_file(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, unsigned flags,
+			struct pw_file *file, uint64_t pgoff, uint64_t *out)
+{
+	if (!file || (flags & (PW_MAP_HUGE_2M | PW_MAP_HUGE_1G)))
+		return -EINVAL;
+	if (pgoff + (len >> PW_PAGE_SHIFT) < pgoff || pgoff > (1ULL << 52))
+		return -EINVAL;
+	if (mm && mm->arena && mm->arena != file->arena)
+		return -EINVAL;
+	return mmap_region(mm, addr, len, prot, flags, file, pgoff, out);
 }
 
 PW_API int pw_munmap(struct pw_mm *mm, uint64_t addr, uint64_t len)

@@ -130,6 +130,7 @@ int pw_split_huge_at(struct pw_mm *mm, uint64_t addr)
 struct modify {
 	struct pw_mm *mm;
 	const struct pw_vma *vma;
+	struct pw_mmu_gather tlb; /* entries changed, flushed once at the end */
 	bool free_empty;
 	void (*leaf)(struct modify *m, int level, uint64_t *e);
 };
@@ -163,6 +164,7 @@ static void modify_level(struct modify *m, int level, uint64_t pfn, uint64_t add
 				  ((addr & ~pw_level_mask(level)) || next - addr != pw_level_size(level)));
 			if (level > PW_LEVEL_PTE)
 				pw_spin_lock(&mm->page_table_lock);
+			pw_tlb_gather_add(&m->tlb, addr, next - addr);
 			m->leaf(m, level, e);
 			if (level > PW_LEVEL_PTE)
 				pw_spin_unlock(&mm->page_table_lock);
@@ -189,13 +191,27 @@ static void zap_leaf(struct modify *m, int level, uint64_t *e)
 	pw_release_leaf(m->mm, level, v);
 }
 
+/* Run @m over [start, end) bracketed by notifiers, flushing what changed. */
+static void modify_range(struct modify *m, uint64_t start, uint64_t end, enum pw_mmu_notify_event ev)
+{
+	struct pw_mmu_notifier_range r;
+
+	if (start == end)
+		return;
+	pw_tlb_gather_init(&m->tlb, m->mm);
+	pw_mmu_notifier_range_init(&r, ev, m->mm, start, end);
+	pw_mmu_notifier_invalidate_range_start(&r);
+	modify_level(m, pw_root_level(m->mm->cfg.levels), m->mm->root_pfn, start, end);
+	pw_tlb_gather_flush(&m->tlb); /* the mmap write lock is still held */
+	pw_mmu_notifier_invalidate_range_end(&r);
+}
+
 void pw_zap_range(struct pw_mm *mm, uint64_t start, uint64_t end)
 {
 	struct modify m = { .mm = mm, .free_empty = true, .leaf = zap_leaf };
 
 	pw_assert_mmap_write_locked(mm);
-	if (start != end)
-		modify_level(&m, pw_root_level(mm->cfg.levels), mm->root_pfn, start, end);
+	modify_range(&m, start, end, PW_MMU_NOTIFY_UNMAP);
 }
 
 static void prot_leaf(struct modify *m, int level, uint64_t *e)
@@ -220,6 +236,5 @@ void pw_change_prot_range(struct pw_mm *mm, uint64_t start, uint64_t end, const 
 	struct modify m = { .mm = mm, .vma = vma, .free_empty = false, .leaf = prot_leaf };
 
 	pw_assert_mmap_write_locked(mm);
-	if (start != end)
-		modify_level(&m, pw_root_level(mm->cfg.levels), mm->root_pfn, start, end);
+	modify_range(&m, start, end, PW_MMU_NOTIFY_PROTECTION_VMA);
 }

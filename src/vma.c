@@ -102,7 +102,15 @@ int pw_vma_split(struct pw_mm *mm, size_t i, uint64_t addr)
 	*new = *old;
 	new->vm_start = addr;
 	new->vm_pgoff = old->vm_pgoff + ((addr - old->vm_start) >> PW_PAGE_SHIFT);
-	old->vm_end = addr;
+	if (old->vm_file) {
+		/* Mapping walks see the old VMA or both halves, never a gap. */
+		pw_i_mmap_lock_write(old->vm_file);
+		old->vm_end = addr;
+		pw_file_vma_link_locked(new);
+		pw_i_mmap_unlock_write(old->vm_file);
+	} else {
+		old->vm_end = addr;
+	}
 	memmove(&mm->vmas[i + 2], &mm->vmas[i + 1], (mm->nr_vmas - i - 1) * sizeof(*mm->vmas));
 	mm->vmas[i + 1] = new;
 	mm->nr_vmas++;
@@ -112,6 +120,7 @@ int pw_vma_split(struct pw_mm *mm, size_t i, uint64_t addr)
 bool pw_vma_can_merge(const struct pw_vma *a, const struct pw_vma *b)
 {
 	return a->vm_end == b->vm_start && a->vm_flags == b->vm_flags &&
+	       !a->vm_file && !b->vm_file && /* file VMAs never merge */
 	       a->vm_private_data == b->vm_private_data &&
 	       a->vm_pgoff + ((a->vm_end - a->vm_start) >> PW_PAGE_SHIFT) == b->vm_pgoff;
 }

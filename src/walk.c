@@ -307,3 +307,43 @@ PW_API int pw_walk_page_range_novma(struct pw_mm *mm, uint64_t start, uint64_t e
 	walk.root_pfn = root_pfn == PW_ROOT_DEFAULT ? mm->root_pfn : root_pfn;
 	return walk_tables(&walk, start, end);
 }
+
+PW_API int pw_walk_page_mapping(struct pw_file *file, uint64_t first_index, uint64_t nr,
+				const struct pw_walk_ops *ops, void *private)
+{
+	struct pw_mm_walk walk = { .ops = ops, .private = private };
+	uint64_t last;
+	int err = 0;
+
+	if (!file || !ops || !nr || first_index + nr < first_index)
+		return -EINVAL;
+	PW_BUG_ON(!pw_rwsem_held(&file->i_mmap_rwsem));
+	last = first_index + nr; /* exclusive */
+	for (struct pw_vma *vma = file->i_mmap; vma; vma = vma->_shared_next) {
+		uint64_t vba = vma->vm_pgoff, vea = vba + ((vma->vm_end - vma->vm_start) >> PW_PAGE_SHIFT);
+		uint64_t cba = first_index > vba ? first_index : vba;
+		uint64_t cea = last < vea ? last : vea;
+		uint64_t start, end;
+
+		if (vba >= last)
+			break; /* ordered by vm_pgoff: no later VMA intersects */
+		if (cba >= cea)
+			continue;
+		start = vma->vm_start + ((cba - vba) << PW_PAGE_SHIFT);
+		end = vma->vm_start + ((cea - vba) << PW_PAGE_SHIFT);
+		walk.vma = vma;
+		walk.mm = vma->vm_mm;
+		walk.root_pfn = walk.mm->root_pfn;
+		err = ops->test_walk ? ops->test_walk(vma->vm_start, vma->vm_end, &walk) : 0;
+		if (err > 0) {
+			err = 0; /* skip this VMA only (the kernel stops here) */
+			continue;
+		}
+		if (err < 0)
+			break;
+		err = walk_vma_range(&walk, start, end);
+		if (err)
+			break;
+	}
+	return err;
+}

@@ -27,6 +27,8 @@ extern "C" {
 #endif
 
 struct pw_mm;
+struct pw_file;
+struct pw_tlb;
 
 /* VMA flags (struct pw_vma.vm_flags); the kernel's VM_* with a PW_ prefix. */
 enum {
@@ -58,6 +60,8 @@ struct pw_vma {
 	uint64_t vm_pgoff;	/* page offset in the backing object */
 	struct pw_mm *vm_mm;
 	void *vm_private_data;
+	struct pw_file *vm_file; /* the mapped file (pagewalk/file.h), NULL for anonymous memory */
+	struct pw_vma *_shared_next, *_shared_prev; /* private: the file's i_mmap list */
 };
 
 /* Protection for pw_mmap()/pw_mprotect(), as PROT_*. */
@@ -297,6 +301,8 @@ int pw_translate(struct pw_mm *mm, uint64_t addr, struct pw_translation *out);
  * @smap: CR4.SMAP: supervisor data accesses to user pages fault unless @ac.
  * @ac: EFLAGS.AC.
  * @pkru: PKRU (used when the mm's paging has pke): 2 bits per key, AD then WD.
+ * @tlb: this CPU's TLB (pagewalk/tlb.h), or NULL for none: every access
+ *       then walks the tables. A TLB belongs to one mm.
  */
 struct pw_cpu {
 	bool wp;
@@ -304,6 +310,7 @@ struct pw_cpu {
 	bool smap;
 	bool ac;
 	uint32_t pkru;
+	struct pw_tlb *tlb;
 };
 
 #define PW_CPU_DEFAULT ((struct pw_cpu){ .wp = true })

@@ -4,9 +4,18 @@
  * vCPU, a mirror) about every change to an address space's entries, after
  * include/linux/mmu_notifier.h.
  *
- * STATUS: contract only. The file-mapping work (issue 3) implements it and
- * makes every entry change in the library call it; until then nothing is
- * exported for it (these declarations have no definitions yet).
+ * Every change the library makes to an arena mm's entries is bracketed:
+ * pw_munmap() and pw_mm_destroy()'s zap (UNMAP), pw_mprotect()
+ * (PROTECTION_VMA), copy-on-write replacing a page (CLEAR), pw_mm_fork()
+ * write-protecting the parent (PROTECTION_PAGE), and the dirty helpers'
+ * write-protect and clean (PROTECTION_PAGE, once per VMA). The library's
+ * own changes carry @owner NULL.
+ *
+ * Callbacks run in the context of the change: with the mmap lock held
+ * (munmap, mprotect, faults, fork) or only a file's i_mmap lock (dirty
+ * helpers). They must not call back into the library for the same mm
+ * (register/unregister included). arch_invalidate_secondary_tlbs may run
+ * with page-table locks held and must not block.
  *
  * Calls around each change of entries in [start, end):
  *   invalidate_range_start()   before the entries change (may fail with
@@ -71,6 +80,30 @@ struct pw_mmu_notifier {
 	const struct pw_mmu_notifier_ops *ops;
 	struct pw_mmu_notifier *_next; /* private */
 };
+
+/**
+ * pw_mmu_notifier_register() - start calling @mn for changes to @mm.
+ * @mn: the notifier, with @ops set; must stay valid until unregistered.
+ * @mm: an arena address space.
+ *
+ * Context: takes the mm's notifier lock for write; must not be called from
+ * a notifier callback. A change already in progress may end without @mn
+ * having seen its start: a notifier must tolerate an unmatched end.
+ * Return: 0; -EINVAL (NULL argument, no @ops, foreign @mm); -EEXIST
+ * (already registered on @mm).
+ */
+int pw_mmu_notifier_register(struct pw_mmu_notifier *mn, struct pw_mm *mm);
+
+/**
+ * pw_mmu_notifier_unregister() - stop calling @mn. If @mn is still
+ * registered its release callback is not called.
+ *
+ * Context: as pw_mmu_notifier_register(). After it returns no callback of
+ * @mn is running or will run.
+ * Return: 0; -EINVAL (NULL argument); -ENOENT (not registered on @mm, for
+ * example because pw_mm_destroy() already released it).
+ */
+int pw_mmu_notifier_unregister(struct pw_mmu_notifier *mn, struct pw_mm *mm);
 
 #ifdef __cplusplus
 }

@@ -175,6 +175,40 @@ int pw_walk_page_range_novma(struct pw_mm *mm, uint64_t start, uint64_t end,
 
 #define PW_ROOT_DEFAULT UINT64_MAX
 
+struct pw_file;
+
+/**
+ * pw_walk_page_mapping() - walk, in every address space, each VMA mapping
+ * page offsets [@first_index, @first_index + @nr) of @file.
+ * @file: the file (pagewalk/file.h).
+ * @first_index: first page offset.
+ * @nr: number of pages, non-zero.
+ * @ops: callbacks. @ops->walk_lock is not checked (no mmap lock is involved).
+ * @private: passed in walk->private.
+ *
+ * VMAs come in i_mmap order (by vm_pgoff). For each VMA whose offsets
+ * intersect the range, only the intersecting addresses are walked, with
+ * walk->vma and walk->mm set to that VMA and its address space; a huge
+ * entry that crosses the range's edge is included whole. test_walk sees the
+ * whole VMA ([vm_start, vm_end)) as the kernel passes it. A positive
+ * test_walk result SKIPS that VMA and the walk goes on with the next one
+ * (the kernel stops the whole mapping walk there: difference 4 above). Then
+ * pre_vma, the tables, post_vma, as pw_walk_page_range().
+ *
+ * Without the mmap lock callbacks may rely only on walk->vma's vm_start,
+ * vm_end, vm_pgoff, vm_mm and vm_file, and on the VMA's page tables staying
+ * allocated while they run (a VMA is unlinked from i_mmap before its range
+ * is zapped); vm_flags may change under them (read it once). pte_entry runs
+ * with the PTE table's lock held. Callbacks must not take any mmap lock
+ * (the lock order is mmap lock before i_mmap lock).
+ *
+ * Context: caller holds @file's i_mmap lock, for read or write; no mmap lock.
+ * Return: 0; a positive value or negative errno a callback returned (the
+ * walk stops there); -EINVAL (NULL @file or @ops, @nr 0 or wrapping).
+ */
+int pw_walk_page_mapping(struct pw_file *file, uint64_t first_index, uint64_t nr,
+			 const struct pw_walk_ops *ops, void *private);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pagewalk/dirty.h - dirty tracking of shared file mappings across address
+ * spaces, with the contract of the kernel's mm/mapping_dirty_helpers.c.
+ *
+ * A round of tracking is: pw_wp_shared_mapping_range() (every writable
+ * entry becomes read-only, so the next write to a page faults and, through
+ * the write-notify path, makes the entry writable and dirty), then
+ * pw_clean_record_shared_mapping_range() (every dirty entry is cleaned and
+ * its page recorded in a bitmap).
+ *
+ * Both walk the file's reverse map (pw_walk_page_mapping()) and touch only
+ * VMAs that are shared and may be written (PW_VM_SHARED and PW_VM_MAYWRITE);
+ * private mappings of the file are skipped, and so is every other VMA after
+ * a skipped one's turn (we skip a VMA rather than stop the walk, see
+ * pagewalk.h). For each VMA they bracket the changes with
+ * invalidate_range_start/end (PW_MMU_NOTIFY_PROTECTION_PAGE, the walked
+ * range of the VMA) and flush only the smallest range of addresses whose
+ * entries changed, once, after the VMA's tables are done and before its
+ * notifier range ends. Huge (2 MiB / 1 GiB) entries are never split, never
+ * changed and never counted: splitting would lose their dirty state; each
+ * one met is counted in pw_dirty_huge_skipped().
+ *
+ * Guarantees of pw_clean_record_shared_mapping_range(), as the kernel's:
+ * every entry dirty when the call starts is recorded; an entry dirtied
+ * during the call stays dirty, is recorded, or both; no entry is cleaned
+ * without being recorded.
+ */
+#ifndef PAGEWALK_DIRTY_H
+#define PAGEWALK_DIRTY_H
+
+#include <stdint.h>
+
+#include <pagewalk/file.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * pw_wp_shared_mapping_range() - write-protect every entry mapping page
+ * offsets [@first_index, @first_index + @nr) of @file in shared VMAs.
+ * @file: the file.
+ * @first_index: first page offset.
+ * @nr: number of pages.
+ *
+ * Context: takes @file's i_mmap lock for read, then PTE table locks; needs
+ * no mmap lock (the caller may hold one: the lock order is mmap lock, then
+ * i_mmap lock). Runs concurrently with faults and pw_access() in every
+ * address space mapping @file.
+ * Return: the number of entries that were writable and were made read-only
+ * (already read-only entries are not counted); 0 for @nr 0 or a NULL @file.
+ */
+uint64_t pw_wp_shared_mapping_range(struct pw_file *file, uint64_t first_index, uint64_t nr);
+
+/**
+ * pw_clean_record_shared_mapping_range() - clean every dirty entry mapping
+ * page offsets [@first_index, @first_index + @nr) of @file in shared VMAs
+ * and record it.
+ * @file: the file.
+ * @first_index: first page offset.
+ * @nr: number of pages.
+ * @bitmap_pgoff: page offset of bit 0 of @bitmap.
+ * @bitmap: bit (pgoff - @bitmap_pgoff) is set for each dirty entry found
+ *          (64 bits per word, bit i in word i / 64 at position i % 64).
+ *          Bits are only ever set. It must cover every page of the range:
+ *          @first_index >= @bitmap_pgoff, and at least @first_index + @nr -
+ *          @bitmap_pgoff bits.
+ * @start: in/out, first set bit number (relative to @bitmap_pgoff).
+ * @end: in/out, one past the last set bit number. [*@start, *@end) is
+ *       half-open and empty when *@start >= *@end. On return it covers its
+ *       value on entry (unless that was empty) and every bit set by this
+ *       call. If it was empty and nothing was dirty it stays empty: *@start
+ *       = @nr, *@end = 0, as the kernel leaves it.
+ *
+ * Context: as pw_wp_shared_mapping_range().
+ * Return: the number of entries cleaned (and recorded); 0 and no change
+ * for @nr 0, a NULL @file/@bitmap/@start/@end or @first_index below
+ * @bitmap_pgoff.
+ */
+uint64_t pw_clean_record_shared_mapping_range(struct pw_file *file, uint64_t first_index,
+					      uint64_t nr, uint64_t bitmap_pgoff,
+					      uint64_t *bitmap, uint64_t *start, uint64_t *end);
+
+/**
+ * pw_dirty_huge_skipped() - huge entries the two helpers met and left
+ * alone in mappings of @file since it was created (the kernel WARNs about
+ * a writable or dirty one instead).
+ */
+uint64_t pw_dirty_huge_skipped(const struct pw_file *file);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PAGEWALK_DIRTY_H */

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pagewalk/file.h - files: a page cache indexed by page offset and the
+ * reverse map (i_mmap) of every VMA, in every address space, that maps it.
+ * The kernel's struct address_space, reduced to what page tables need.
+ *
+ * Page cache: one frame per page offset, allocated from the arena on first
+ * use (a fault or pw_file_write()) and zero-filled. The cache holds one
+ * reference on each frame; each page-table entry mapping it holds another
+ * and one map count. A frame's @mapping and @index (struct pw_frame) name
+ * the file and the offset.
+ *
+ * Reverse map: a list of VMAs kept ordered by vm_pgoff. A lookup of the
+ * VMAs that intersect [first, last] scans the list up to the first VMA
+ * starting after @last: O(n) in the number of VMAs mapping the file (the
+ * kernel's interval tree is O(log n + k); our users map a file a handful of
+ * times). It is guarded by the i_mmap lock, a read/write lock:
+ *   write: linking and unlinking VMAs, changing a linked VMA's range
+ *          (pw_mmap_file(), pw_munmap(), splits, pw_mm_fork(), pw_mm_destroy())
+ *   read:  pw_walk_page_mapping() and the dirty helpers.
+ * Lock order: mmap lock, then i_mmap lock, then page_table_lock, then PTE
+ * table locks.
+ */
+#ifndef PAGEWALK_FILE_H
+#define PAGEWALK_FILE_H
+
+#include <stdint.h>
+
+#include <pagewalk/mm.h>
+#include <pagewalk/phys.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pw_file;
+
+/**
+ * pw_file_create() - create an empty file of @size bytes.
+ * @arena: where its page-cache frames come from; must outlive the file.
+ * @size: size in bytes (rounded up to whole pages when mapped), non-zero.
+ * @out: receives the file.
+ *
+ * Context: any thread.
+ * Return: 0, -EINVAL (NULL argument, zero size), -ENOMEM.
+ */
+int pw_file_create(struct pw_arena *arena, uint64_t size, struct pw_file **out);
+
+/**
+ * pw_file_destroy() - free the file and its page cache.
+ * Context: no VMA may map the file any more. NULL is a no-op.
+ * Return: 0; -EBUSY while a VMA still maps it (nothing is freed).
+ */
+int pw_file_destroy(struct pw_file *file);
+
+/** pw_file_size() - size in bytes. */
+uint64_t pw_file_size(const struct pw_file *file);
+
+/** pw_file_nr_pages() - size in pages, rounded up. */
+uint64_t pw_file_nr_pages(const struct pw_file *file);
+
+/**
+ * pw_file_read() - copy @len bytes at @off out of the page cache (holes read as zero).
+ * Context: any thread.
+ * Return: 0, -EINVAL (range past the end of the file, NULL @buf with @len).
+ */
+int pw_file_read(struct pw_file *file, uint64_t off, void *buf, uint64_t len);
+
+/**
+ * pw_file_write() - copy @len bytes into the page cache at @off, allocating
+ * pages as needed; written pages are marked dirty (PW_FRAME_DIRTY). This is
+ * write(2): it does not go through any mapping and sets no PTE dirty bit.
+ * Context: any thread.
+ * Return: 0, -EINVAL (range past the end), -ENOMEM (nothing was written).
+ */
+int pw_file_write(struct pw_file *file, uint64_t off, const void *buf, uint64_t len);
+
+/**
+ * pw_file_page() - the page-cache frame of page offset @index, or 0 when
+ * the page is not cached (or @index is past the end).
+ * Context: any thread; the frame stays cached until the file is destroyed.
+ */
+uint64_t pw_file_page(const struct pw_file *file, uint64_t index);
+
+/**
+ * pw_file_nr_cached() - pages in the page cache.
+ */
+uint64_t pw_file_nr_cached(const struct pw_file *file);
+
+/**
+ * pw_file_nr_vmas() - VMAs in the reverse map.
+ * Context: takes the i_mmap lock for read.
+ */
+uint64_t pw_file_nr_vmas(struct pw_file *file);
+
+/** pw_i_mmap_lock_read() / _unlock() - the file's i_mmap lock for read. Blocks. */
+void pw_i_mmap_lock_read(struct pw_file *file);
+void pw_i_mmap_unlock_read(struct pw_file *file);
+/** pw_i_mmap_lock_write() / _unlock() - the i_mmap lock for write. Blocks. */
+void pw_i_mmap_lock_write(struct pw_file *file);
+void pw_i_mmap_unlock_write(struct pw_file *file);
+
+/**
+ * pw_mmap_file() - map @len bytes of @file starting at page offset @pgoff.
+ * @mm, @addr, @len, @prot: as pw_mmap().
+ * @flags: PW_MAP_SHARED or PW_MAP_PRIVATE, with PW_MAP_FIXED /
+ *         _FIXED_NOREPLACE / _POPULATE. Huge leaves are not used for files
+ *         (PW_MAP_HUGE_* is -EINVAL).
+ * @file: the file; several address spaces may map it at once.
+ * @pgoff: first page offset mapped.
+ * @out: receives the address (may be NULL).
+ *
+ * A read fault maps the page-cache page (allocating it on first use). A
+ * write to a private mapping copies the page (copy-on-write). A shared
+ * writable mapping is mapped read-only first (write-notify): the first write
+ * faults, marks the page dirty (PW_FRAME_DIRTY) and makes the entry writable
+ * and dirty, as the kernel's page_mkwrite path does. Pages past the end of
+ * the file fault with -EFAULT (SIGBUS). File VMAs never merge.
+ *
+ * Context: takes the mmap lock for write, then the file's i_mmap lock for write.
+ * Return: as pw_mmap(); -EINVAL also for a NULL @file or a @pgoff range
+ * that overflows.
+ */
+int pw_mmap_file(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, unsigned flags,
+		 struct pw_file *file, uint64_t pgoff, uint64_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PAGEWALK_FILE_H */

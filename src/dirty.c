@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: MIT
+/*
+ * dirty.c - write-protect and clean-record of shared file mappings through
+ * the reverse map (pagewalk/dirty.h), after mm/mapping_dirty_helpers.c.
+ *
+ * Both helpers are clients of the walker: a const ops table and
+ * pw_walk_page_mapping(). Entries change with atomic read-modify-writes,
+ * because pw_access() on other threads sets Accessed and Dirty with atomic
+ * ORs while we hold only the PTE lock: a Dirty bit set between our read
+ * and our write would otherwise be lost.
+ *
+ * Flushing: each VMA gets a notifier range (pre_vma .. post_vma) and a
+ * flush window, the smallest range of addresses whose entries changed,
+ * flushed once in post_vma. If another batched change of the same mm is
+ * pending meanwhile (a concurrent helper may have skipped an entry we
+ * changed and not yet flushed, or the reverse), the whole walked range is
+ * flushed instead, as the kernel's mm_tlb_flush_nested() case does.
+ */
+#include <pagewalk/dirty.h>
+#include <pagewalk/pagewalk.h>
+
+#include "internal.h"
+
+struct wp_walk {
+	struct pw_mmu_notifier_range range;
+	struct pw_mmu_gather tlb;
+	uint64_t total;
+	struct pw_file *file;
+};
+
+struct clean_walk {
+	struct wp_walk base;
+	uint64_t bitmap_pgoff;
+	uint64_t *bitmap;
+	uint64_t start, end;
+};
+
+static int wp_pte(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
+{
+	struct wp_walk *w = walk->private;
+	uint64_t v = pw_entry_read(&pte->val);
+
+	if ((v & PW_P) && (v & PW_RW)) {
+		uint64_t old = __atomic_fetch_and(&pte->val, ~(uint64_t)PW_RW, __ATOMIC_ACQ_REL);
+
+		if (old & PW_RW) {
+			w->total++;
+			pw_tlb_gather_add(&w->tlb, addr, PW_PAGE_SIZE);
+		}
+	}
+	return 0;
+}
+
+static int clean_record_pte(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
+{
+	struct clean_walk *cw = walk->private;
+	uint64_t v = pw_entry_read(&pte->val);
+
+	if ((v & PW_P) && (v & PW_D)) {
+		uint64_t old = __atomic_fetch_and(&pte->val, ~(uint64_t)PW_D, __ATOMIC_ACQ_REL);
+		uint64_t bit;
+
+		if (!(old & PW_D))
+			return 0;
+		bit = ((addr - walk->vma->vm_start) >> PW_PAGE_SHIFT) + walk->vma->vm_pgoff -
+		      cw->bitmap_pgoff;
+		cw->base.total++;
+		pw_tlb_gather_add(&cw->base.tlb, addr, PW_PAGE_SIZE);
+		cw->bitmap[bit / 64] |= 1ULL << (bit % 64);
+		if (bit < cw->start)
+			cw->start = bit;
+		if (bit + 1 > cw->end)
+			cw->end = bit + 1;
+	}
+	return 0;
+}
+
+/* Huge entries: never split (their dirty state would be lost), never changed. */
+static int huge_entry(uint64_t v, struct pw_mm_walk *walk)
+{
+	struct wp_walk *w = walk->private;
+
+	if (v & PW_PS) {
+		__atomic_fetch_add(&w->file->huge_skipped, 1, __ATOMIC_RELAXED);
+		walk->action = PW_ACTION_CONTINUE;
+	}
+	return 0;
+}
+
+static int wp_clean_pmd_entry(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
+{
+	return huge_entry(pw_pmdp_get(pmd).val, walk);
+}
+
+static int wp_clean_pud_entry(pw_pud_t *pud, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
+{
+	return huge_entry(pw_pudp_get(pud).val, walk);
+}
+
+/* Only shared VMAs that may be written are tracked; others are skipped. */
+static int wp_clean_test_walk(uint64_t start, uint64_t end, struct pw_mm_walk *walk)
+{
+	uint32_t f = __atomic_load_n(&walk->vma->vm_flags, __ATOMIC_RELAXED);
+
+	return (f & (PW_VM_SHARED | PW_VM_MAYWRITE)) != (PW_VM_SHARED | PW_VM_MAYWRITE);
+}
+
+static int wp_clean_pre_vma(uint64_t start, uint64_t end, struct pw_mm_walk *walk)
+{
+	struct wp_walk *w = walk->private;
+
+	pw_tlb_gather_init(&w->tlb, walk->mm);
+	pw_mmu_notifier_range_init(&w->range, PW_MMU_NOTIFY_PROTECTION_PAGE, walk->mm, start, end);
+	pw_mmu_notifier_invalidate_range_start(&w->range);
+	__atomic_fetch_add(&walk->mm->tlb_flush_pending, 1, __ATOMIC_ACQ_REL);
+	return 0;
+}
+
+static void wp_clean_post_vma(struct pw_mm_walk *walk)
+{
+	struct wp_walk *w = walk->private;
+
+	if (__atomic_load_n(&walk->mm->tlb_flush_pending, __ATOMIC_ACQUIRE) > 1)
+		pw_flush_tlb_range(walk->mm, w->range.start, w->range.end); /* nested */
+	else
+		pw_tlb_gather_flush(&w->tlb);
+	pw_mmu_notifier_invalidate_range_end(&w->range);
+	__atomic_fetch_sub(&walk->mm->tlb_flush_pending, 1, __ATOMIC_ACQ_REL);
+}
+
+static const struct pw_walk_ops wp_walk_ops = {
+	.pte_entry = wp_pte,
+	.pmd_entry = wp_clean_pmd_entry,
+	.pud_entry = wp_clean_pud_entry,
+	.test_walk = wp_clean_test_walk,
+	.pre_vma = wp_clean_pre_vma,
+	.post_vma = wp_clean_post_vma,
+};
+
+static const struct pw_walk_ops clean_walk_ops = {
+	.pte_entry = clean_record_pte,
+	.pmd_entry = wp_clean_pmd_entry,
+	.pud_entry = wp_clean_pud_entry,
+	.test_walk = wp_clean_test_walk,
+	.pre_vma = wp_clean_pre_vma,
+	.post_vma = wp_clean_post_vma,
+};
+
+PW_API uint64_t pw_wp_shared_mapping_range(struct pw_file *file, uint64_t first_index, uint64_t nr)
+{
+	struct wp_walk w = { .file = file };
+	int err;
+
+	if (!file || !nr || first_index + nr < first_index)
+		return 0;
+	pw_i_mmap_lock_read(file);
+	err = pw_walk_page_mapping(file, first_index, nr, &wp_walk_ops, &w);
+	pw_i_mmap_unlock_read(file);
+	PW_BUG_ON(err); /* our callbacks never fail */
+	(void)err;
+	return w.total;
+}
+
+PW_API uint64_t pw_clean_record_shared_mapping_range(struct pw_file *file, uint64_t first_index,
+						     uint64_t nr, uint64_t bitmap_pgoff,
+						     uint64_t *bitmap, uint64_t *start, uint64_t *end)
+{
+	bool none_set;
+	struct clean_walk cw = { .base.file = file, .bitmap_pgoff = bitmap_pgoff, .bitmap = bitmap };
+	int err;
+
+	if (!file || !nr || !bitmap || !start || !end || first_index < bitmap_pgoff ||
+	    first_index + nr < first_index)
+		return 0;
+	none_set = *start >= *end;
+	cw.start = none_set ? nr : *start;
+	cw.end = none_set ? 0 : *end;
+	pw_i_mmap_lock_read(file);
+	err = pw_walk_page_mapping(file, first_index, nr, &clean_walk_ops, &cw);
+	pw_i_mmap_unlock_read(file);
+	PW_BUG_ON(err);
+	(void)err;
+	*start = cw.start;
+	*end = cw.end;
+	return cw.base.total;
+}
+
+PW_API uint64_t pw_dirty_huge_skipped(const struct pw_file *file)
+{
+	return __atomic_load_n(&file->huge_skipped, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+/* Description: files: page cache, shared and private file mappings, faults, reverse map. */
+#include <pagewalk/file.h>
+#include <pagewalk/mm.h>
+
+#include "../tests/tap.h"
+#include <errno.h>
+
+#define PG 4096ULL
+
+static int poke(struct pw_mm *mm, uint64_t addr, uint8_t val)
+{
+	struct pw_access_result r;
+	int ret = pw_access(mm, NULL, addr, PW_FAULT_WRITE | PW_FAULT_USER, &r);
+
+	if (!ret)
+		((uint8_t *)pw_arena_base(pw_mm_arena(mm)))[r.phys] = val;
+	return ret;
+}
+
+static int peek(struct pw_mm *mm, uint64_t addr)
+{
+	struct pw_access_result r;
+	int ret = pw_access(mm, NULL, addr, PW_FAULT_USER, &r);
+
+	return ret ? ret : ((uint8_t *)pw_arena_base(pw_mm_arena(mm)))[r.phys];
+}
+
+static uint64_t entry_of(struct pw_mm *mm, uint64_t addr)
+{
+	struct pw_translation t;
+
+	pw_mmap_read_lock(mm);
+	int ret = pw_translate(mm, addr, &t);
+	pw_mmap_read_unlock(mm);
+	return ret ? 0 : t.entry;
+}
+
+TEST(shared_mapping_sees_file_and_other_mm)
+{
+	struct pw_arena *a;
+	struct pw_mm *m1, *m2;
+	struct pw_file *f;
+	uint64_t x, y, free0;
+	uint8_t buf[3] = { 7, 8, 9 }, out[3];
+
+	REQUIRE_EQ(pw_arena_create(64 << 20, &a), 0);
+	free0 = pw_arena_free_frames(a);
+	REQUIRE_EQ(pw_file_create(a, 16 * PG, &f), 0);
+	REQUIRE_EQ(pw_mm_create(a, NULL, &m1), 0);
+	REQUIRE_EQ(pw_mm_create(a, NULL, &m2), 0);
+	CHECK_EQ(pw_file_write(f, 5 * PG + 10, buf, 3), 0);
+	REQUIRE_EQ(pw_mmap_file(m1, 0, 8 * PG, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_SHARED, f, 4, &x), 0);
+	REQUIRE_EQ(pw_mmap_file(m2, 0, 16 * PG, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_SHARED, f, 0, &y), 0);
+	CHECK_EQ(pw_file_nr_vmas(f), 2);
+	/* file page 5 is page 1 of m1's mapping */
+	CHECK_EQ(peek(m1, x + PG + 11), 8);
+	/* read fault of a shared writable mapping: mapped read-only (write-notify) */
+	CHECK(!(entry_of(m1, x + PG) & PW_RW));
+	CHECK_EQ(poke(m1, x + PG + 12, 42), 0);
+	CHECK((entry_of(m1, x + PG) & (PW_RW | PW_D)) == (PW_RW | PW_D));
+	CHECK(pw_frame_meta(a, pw_file_page(f, 5))->flags & PW_FRAME_DIRTY);
+	CHECK_EQ(peek(m2, y + 5 * PG + 12), 42);
+	CHECK_EQ(pw_file_read(f, 5 * PG + 10, out, 3), 0);
+	CHECK_EQ(out[2], 42);
+	/* same frame, two mappings, one cache reference */
+	struct pw_frame *fr = pw_frame_meta(a, pw_file_page(f, 5));
+	CHECK_EQ(fr->mapcount, 2);
+	CHECK_EQ(fr->refcount, 3);
+	CHECK_EQ(fr->index, 5);
+	/* past the end of the file: SIGBUS */
+	CHECK_EQ(pw_munmap(m1, x, 8 * PG), 0);
+	REQUIRE_EQ(pw_mmap_file(m1, 0, 4 * PG, PW_PROT_READ, PW_MAP_SHARED, f, 14, &x), 0);
+	CHECK_EQ(peek(m1, x + PG), 0);
+	CHECK_EQ(peek(m1, x + 2 * PG), -EFAULT);
+	CHECK_EQ(pw_file_destroy(f), -EBUSY);
+	pw_mm_destroy(m1);
+	pw_mm_destroy(m2);
+	CHECK_EQ(pw_file_nr_vmas(f), 0);
+	CHECK_EQ(fr->mapcount, 0);
+	CHECK_EQ(pw_file_destroy(f), 0);
+	CHECK_EQ(pw_arena_free_frames(a), free0);
+	pw_arena_destroy(a);
+}
+
+TEST(private_mapping_copies_on_write)
+{
+	struct pw_arena *a;
+	struct pw_mm *mm;
+	struct pw_file *f;
+	uint64_t x, free0;
+	uint8_t b = 5, out;
+
+	REQUIRE_EQ(pw_arena_create(64 << 20, &a), 0);
+	free0 = pw_arena_free_frames(a);
+	REQUIRE_EQ(pw_file_create(a, 4 * PG, &f), 0);
+	REQUIRE_EQ(pw_mm_create(a, NULL, &mm), 0);
+	CHECK_EQ(pw_file_write(f, 0, &b, 1), 0);
+	REQUIRE_EQ(pw_mmap_file(mm, 0, 4 * PG, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_PRIVATE, f, 0, &x), 0);
+	CHECK_EQ(peek(mm, x), 5);
+	uint64_t cache = pw_file_page(f, 0);
+	CHECK_EQ(pw_entry_pfn(0, entry_of(mm, x), 46), cache);
+	CHECK(!(entry_of(mm, x) & PW_RW));
+	/* write after read: copy-on-write of the cached page */
+	CHECK_EQ(poke(mm, x + 1, 6), 0);
+	CHECK(pw_entry_pfn(0, entry_of(mm, x), 46) != cache);
+	CHECK_EQ(peek(mm, x), 5);
+	CHECK_EQ(peek(mm, x + 1), 6);
+	CHECK_EQ(pw_file_read(f, 1, &out, 1), 0);
+	CHECK_EQ(out, 0); /* the file did not change */
+	CHECK_EQ(pw_frame_meta(a, cache)->mapcount, 0);
+	CHECK_EQ(pw_frame_meta(a, cache)->refcount, 1);
+	/* write fault on a missing page: a copy straight away */
+	CHECK_EQ(poke(mm, x + 2 * PG, 9), 0);
+	CHECK(pw_entry_pfn(0, entry_of(mm, x + 2 * PG), 46) != pw_file_page(f, 2));
+	CHECK(pw_file_page(f, 2) != 0);
+	CHECK_EQ(pw_file_read(f, 2 * PG, &out, 1), 0);
+	CHECK_EQ(out, 0);
+	/* a second write reuses the private copy */
+	uint64_t copy = pw_entry_pfn(0, entry_of(mm, x + 2 * PG), 46);
+	CHECK_EQ(poke(mm, x + 2 * PG + 1, 1), 0);
+	CHECK_EQ(pw_entry_pfn(0, entry_of(mm, x + 2 * PG), 46), copy);
+	pw_mm_destroy(mm);
+	CHECK_EQ(pw_file_destroy(f), 0);
+	CHECK_EQ(pw_arena_free_frames(a), free0);
+	pw_arena_destroy(a);
+}
+
+TEST(bad_arguments)
+{
+	struct pw_arena *a;
+	struct pw_mm *mm;
+	struct pw_file *f;
+	uint64_t x;
+	uint8_t b = 0;
+
+	REQUIRE_EQ(pw_arena_create(16 << 20, &a), 0);
+	REQUIRE_EQ(pw_mm_create(a, NULL, &mm), 0);
+	CHECK_EQ(pw_file_create(a, 0, &f), -EINVAL);
+	REQUIRE_EQ(pw_file_create(a, 3 * PG + 1, &f), 0);
+	CHECK_EQ(pw_file_nr_pages(f), 4);
+	CHECK_EQ(pw_file_write(f, 3 * PG + 1, &b, 1), -EINVAL);
+	CHECK_EQ(pw_file_read(f, 3 * PG, &b, 2), -EINVAL);
+	CHECK_EQ(pw_mmap_file(mm, 0, PG, PW_PROT_READ, PW_MAP_SHARED, NULL, 0, &x), -EINVAL);
+	CHECK_EQ(pw_mmap_file(mm, 0, 1 << 21, PW_PROT_READ, PW_MAP_SHARED | PW_MAP_HUGE_2M, f, 0, &x), -EINVAL);
+	CHECK_EQ(pw_mmap_file(mm, 0, PG, PW_PROT_READ, PW_MAP_SHARED, f, UINT64_MAX, &x), -EINVAL);
+	CHECK_EQ(pw_file_nr_vmas(f), 0);
+	/* splitting a file VMA keeps both halves in the reverse map */
+	REQUIRE_EQ(pw_mmap_file(mm, 0, 4 * PG, PW_PROT_READ, PW_MAP_SHARED, f, 0, &x), 0);
+	CHECK_EQ(pw_munmap(mm, x + PG, PG), 0);
+	CHECK_EQ(pw_file_nr_vmas(f), 2);
+	CHECK_EQ(pw_munmap(mm, x, 4 * PG), 0);
+	CHECK_EQ(pw_file_nr_vmas(f), 0);
+	pw_mm_destroy(mm);
+	CHECK_EQ(pw_file_destroy(f), 0);
+	pw_arena_destroy(a);
+}
+
+int main(void)
+{
+	tap_start();
+	RUN(shared_mapping_sees_file_and_other_mm);
+	RUN(private_mapping_copies_on_write);
+	RUN(bad_arguments);
+	return tap_done();
+}
