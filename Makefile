@@ -38,7 +38,7 @@ TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 TSAN_TESTS := $(TSAN_SRC:tests/%.c=$(B)/tests-tsan/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
-LIBS := -pthread
+LIBS := -pthread -lzstd
 
 .PHONY: all run test bench install clean headers-check
 all: $(STATIC) $(SHARED) $(CLI) $(TESTS) $(TSAN_TESTS) $(BENCHES) headers-check

@@ -16,6 +16,68 @@ static bool must_lock(const struct pw_walk_state *st)
 	return st->_mm->arena != NULL;
 }
 
+/*
+ * The (table frame, level) pairs a foreign walk has entered: an open-
+ * addressing hash set of keys pfn * 8 + level + 1 (0 marks a free slot),
+ * kept at most half full.
+ */
+struct pw_walk_seen {
+	size_t cap, used;
+	uint64_t keys[];
+};
+
+static size_t seen_slot(const struct pw_walk_seen *s, uint64_t key)
+{
+	uint64_t h = key * 0x9e3779b97f4a7c15ULL;
+	size_t i = (size_t)(h >> 20) & (s->cap - 1);
+
+	while (s->keys[i] && s->keys[i] != key)
+		i = (i + 1) & (s->cap - 1);
+	return i;
+}
+
+static uint64_t seen_key(uint64_t pfn, int level)
+{
+	return pfn * 8 + (uint64_t)level + 1;
+}
+
+static bool seen_has(const struct pw_walk_state *st, uint64_t pfn, int level)
+{
+	const struct pw_walk_seen *s = st->_seen;
+	uint64_t key = seen_key(pfn, level);
+
+	return s && s->cap && s->keys[seen_slot(s, key)] == key;
+}
+
+/* Record a pair; 0 or -ENOMEM. */
+static int seen_add(struct pw_walk_state *st, uint64_t pfn, int level)
+{
+	struct pw_walk_seen *s = st->_seen;
+	uint64_t key = seen_key(pfn, level);
+	size_t i;
+
+	if (!s->cap || (s->used + 1) * 2 > s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 256;
+		struct pw_walk_seen *n = calloc(1, sizeof(*n) + ncap * sizeof(uint64_t));
+
+		if (!n)
+			return -ENOMEM;
+		n->cap = ncap;
+		for (size_t j = 0; j < s->cap; j++)
+			if (s->keys[j])
+				n->keys[seen_slot(n, s->keys[j])] = s->keys[j];
+		n->used = s->used;
+		free(s);
+		st->_seen = s = n;
+	}
+	i = seen_slot(s, key);
+	if (!s->keys[i]) {
+		s->keys[i] = key;
+		s->used++;
+	}
+	return 0;
+}
+
 static void unlock_pte(struct pw_walk_state *st)
 {
 	if (st->_locked) {
@@ -27,6 +89,8 @@ static void unlock_pte(struct pw_walk_state *st)
 static void finish(struct pw_walk_state *st)
 {
 	unlock_pte(st);
+	free(st->_seen);
+	st->_seen = NULL;
 	st->_done = true;
 }
 
@@ -46,7 +110,8 @@ static int emit(struct pw_walk_state *st, enum pw_step_type type, enum pw_hole_r
 /*
  * Enter the table that entry @e (value @v) at level @level points at.
  * Return 1 entered, 0 the backend cannot reach it, -EAGAIN the entry
- * changed before the PTE table could be locked (read it again).
+ * changed before the PTE table could be locked (read it again), -ENOMEM
+ * the alias set could not grow.
  */
 static int enter(struct pw_walk_state *st, int level, uint64_t *e, uint64_t v, uint64_t next)
 {
@@ -57,6 +122,12 @@ static int enter(struct pw_walk_state *st, int level, uint64_t *e, uint64_t v, u
 
 	if (!t)
 		return 0;
+	if (st->_seen) {
+		int err = seen_add(st, pfn, child);
+
+		if (err)
+			return err;
+	}
 	if (child == PW_LEVEL_PTE && must_lock(st)) {
 		pw_pte_lock(mm, pfn);
 		if (pw_entry_read(e) != v) {
@@ -92,14 +163,19 @@ static int step(struct pw_walk_state *st)
 		st->_piece_end = 0;
 	}
 	if (st->_descend) {
+		int r;
+
 		st->_descend = false;
 		/* Reachability was checked before the table step was reported. */
-		if (enter(st, st->level, st->ptep, st->entry, st->end) <= 0)
+		r = enter(st, st->level, st->ptep, st->entry, st->end);
+		if (r == -ENOMEM)
+			goto nomem;
+		if (r <= 0)
 			st->_addr = st->end;
 	}
 
 	for (;;) {
-		int L = st->_cur;
+		int L = st->_cur, r;
 		uint64_t addr = st->_addr, next, v, *e;
 
 		if (addr == st->_lend[L]) {
@@ -121,6 +197,11 @@ static int step(struct pw_walk_state *st)
 				return emit(st, PW_STEP_HOLE, PW_HOLE_NONCANONICAL, root, addr,
 					    st->_addr, 0, NULL);
 			continue;
+		}
+		if (unlikely(st->_max_visits) && ++st->_visits > st->_max_visits) {
+			finish(st);
+			st->_err = -E2BIG;
+			return 0;
 		}
 		e = st->_tbl[L] + pw_index(L, addr);
 		v = pw_entry_read(e);
@@ -148,13 +229,21 @@ static int step(struct pw_walk_state *st)
 					return emit(st, PW_STEP_HOLE, PW_HOLE_NO_FRAME, L, addr, next, v, e);
 				continue;
 			}
+			if (st->_seen && seen_has(st, pw_table_pfn(mm, v), L - 1)) {
+				if (st->_flags & PW_WALK_HOLES)
+					return emit(st, PW_STEP_HOLE, PW_HOLE_ALIAS, L, addr, next, v, e);
+				continue;
+			}
 			if (st->_flags & PW_WALK_TABLES) {
 				st->_descend = true;
 				st->_addr = addr; /* the subtree starts here */
 				return emit(st, PW_STEP_TABLE, PW_HOLE_EMPTY, L, addr, next, v, e);
 			}
 			/* -EAGAIN: the entry changed under us; the loop reads it again. */
-			st->_addr = enter(st, L, e, v, next) ? addr : next;
+			r = enter(st, L, e, v, next);
+			if (r == -ENOMEM)
+				goto nomem;
+			st->_addr = r ? addr : next;
 			continue;
 		}
 		/* A present leaf. */
@@ -165,10 +254,20 @@ static int step(struct pw_walk_state *st)
 		}
 		return emit(st, PW_STEP_LEAF, PW_HOLE_EMPTY, L, addr, next, v, e);
 	}
+nomem:
+	finish(st);
+	st->_err = -ENOMEM;
+	return 0;
 }
 
 PW_API int pw_walk_begin(struct pw_walk_state *st, struct pw_mm *mm, uint64_t start, uint64_t end,
 			 unsigned flags)
+{
+	return pw_walk_begin_max(st, mm, start, end, flags, 0);
+}
+
+PW_API int pw_walk_begin_max(struct pw_walk_state *st, struct pw_mm *mm, uint64_t start,
+			     uint64_t end, unsigned flags, uint64_t max_entries)
 {
 	int levels, root;
 	uint64_t low_end;
@@ -176,7 +275,8 @@ PW_API int pw_walk_begin(struct pw_walk_state *st, struct pw_mm *mm, uint64_t st
 	if (!st)
 		return -EINVAL;
 	*st = (struct pw_walk_state){ ._mm = mm, ._done = true };
-	if (!mm || (flags & ~(PW_WALK_HOLES | PW_WALK_ALL_SIZES | PW_WALK_TABLES)) ||
+	if (!mm ||
+	    (flags & ~(PW_WALK_HOLES | PW_WALK_ALL_SIZES | PW_WALK_TABLES | PW_WALK_ALIASES)) ||
 	    ((start | end) & ~PW_PAGE_MASK) || (end != 0 && start >= end))
 		return st->_err = -EINVAL;
 	levels = mm->cfg.levels;
@@ -186,6 +286,12 @@ PW_API int pw_walk_begin(struct pw_walk_state *st, struct pw_mm *mm, uint64_t st
 	root = pw_root_level(levels);
 	low_end = pw_low_half_end(levels);
 	st->_flags = flags;
+	st->_max_visits = max_entries;
+	if (!mm->arena && !(flags & PW_WALK_ALIASES)) {
+		st->_seen = calloc(1, sizeof(*st->_seen));
+		if (!st->_seen)
+			return st->_err = -ENOMEM;
+	}
 	st->_done = false;
 	st->_addr = start;
 	st->_wend = end;
@@ -195,7 +301,7 @@ PW_API int pw_walk_begin(struct pw_walk_state *st, struct pw_mm *mm, uint64_t st
 	st->_lend[root] = (start < low_end && (end == 0 || end > low_end)) ? low_end : end;
 	if (!st->_tbl[root]) {
 		/* The root itself is not in physical memory. */
-		st->_done = true;
+		finish(st);
 		if (!(flags & PW_WALK_HOLES))
 			return 0;
 		return emit(st, PW_STEP_HOLE, PW_HOLE_NO_FRAME, root, start, end, 0, NULL);

@@ -149,11 +149,15 @@ static void note_page(struct dump *d, uint64_t addr, int level, uint64_t val)
 	}
 }
 
-static int dump_range(struct dump *d, struct pw_mm *mm, uint64_t start, uint64_t end)
+static int dump_range(struct dump *d, struct pw_mm *mm, uint64_t start, uint64_t end,
+		      const struct pw_ptdump_opts *opts)
 {
+	unsigned flags = PW_WALK_HOLES | PW_WALK_TABLES | PW_WALK_ALL_SIZES;
 	struct pw_walk_state st;
 
-	pw_for_each_entry(&st, mm, start, end, PW_WALK_HOLES | PW_WALK_TABLES | PW_WALK_ALL_SIZES) {
+	if (opts->follow_aliases)
+		flags |= PW_WALK_ALIASES;
+	pw_for_each_entry_max(&st, mm, start, end, flags, opts->max_entries) {
 		int depth = pw_depth(d->levels, st.level);
 
 		if (st.type == PW_STEP_HOLE && st.reason == PW_HOLE_NONCANONICAL)
@@ -170,7 +174,9 @@ static int dump_range(struct dump *d, struct pw_mm *mm, uint64_t start, uint64_t
 			continue;
 		if (st.type == PW_STEP_LEAF)
 			d->sum.present_pages += (st.end - st.start) >> PW_PAGE_SHIFT;
-		note_page(d, st.start, depth, st.type == PW_STEP_HOLE && st.reason == PW_HOLE_EMPTY ? 0 : st.entry);
+		note_page(d, st.start, depth,
+			  st.type == PW_STEP_HOLE && (st.reason == PW_HOLE_EMPTY || st.reason == PW_HOLE_ALIAS) ?
+				  0 : st.entry);
 	}
 	return pw_walk_error(&st);
 }
@@ -218,7 +224,7 @@ PW_API int pw_ptdump(struct pw_mm *mm, FILE *f, const struct pw_ptdump_opts *opt
 		/* Linux passes ~0 as an end; our walks take page-aligned ends (0 = top). */
 		uint64_t end = r->end == ~0ULL ? 0 : r->end;
 
-		ret = dump_range(&d, mm, r->start, end);
+		ret = dump_range(&d, mm, r->start, end, opts);
 		if (ret)
 			break;
 	}

@@ -4,6 +4,12 @@
 need=""
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
 command -v make >/dev/null 2>&1 || need="$need make"
+# Memory images: zstd-compressed images are opened with libzstd.
+[ -e /usr/include/zstd.h ] || need="$need libzstd-dev"
+# The image fuzz target (tests/fuzz): clang with libFuzzer.
+command -v clang >/dev/null 2>&1 || need="$need clang"
+ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
+	need="$need libclang-rt-14-dev"
 [ -n "$need" ] || exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need

@@ -9,6 +9,8 @@
 
 static const struct command commands[] = {
 	{ "demo", "build a representative address space, touch it, walk it, dump it", cmd_demo },
+	{ "ptdump", "dump the page tables of a memory image (Linux, JSON, QEMU formats)", cmd_ptdump },
+	{ "translate", "translate virtual addresses through a memory image's page tables", cmd_translate },
 };
 
 static void usage(FILE *f)

@@ -44,7 +44,26 @@ enum {
 	PW_WALK_ALL_SIZES = 1u << 1,
 	/* Report table entries too, before the entries below them. */
 	PW_WALK_TABLES = 1u << 2,
+	/* Foreign mms only: enter a table again each time an entry points at
+	 * it, as the MMU would (see "Aliases" below). Arena mms always do. */
+	PW_WALK_ALIASES = 1u << 3,
 };
+
+/*
+ * Aliases. Tables of a foreign mm (a memory image) may point back at
+ * themselves or at each other: Windows maps its PML4 into itself, Linux's
+ * ESPfix points 512 PMD entries at one PTE table, and a corrupt or hostile
+ * image can point every entry at one table, which an MMU-faithful walk
+ * would cross 512^levels times. So by default a walk of a foreign mm
+ * enters each (table frame, level) pair at most once; a later entry
+ * pointing at a pair already entered is reported as a PW_HOLE_ALIAS hole
+ * (with PW_WALK_HOLES) and not followed. The time of such a walk is then
+ * bounded by the image: at most 512 entries per (frame, level). The set of
+ * pairs is allocated by the walk and freed when it ends (hence the
+ * pw_walk_end() rule after a break). With PW_WALK_ALIASES every path is
+ * followed; bound it with pw_walk_begin_max(). Walks of arena mms keep no
+ * set and cost nothing extra.
+ */
 
 /** enum pw_step_type - what a step is. */
 enum pw_step_type {
@@ -60,6 +79,8 @@ enum pw_hole_reason {
 	PW_HOLE_RESERVED = 2,	  /* a reserved bit is set (see pw_entry_rsvd()) */
 	PW_HOLE_NO_FRAME = 3,	  /* the table it points at is outside physical memory */
 	PW_HOLE_NONCANONICAL = 4, /* the gap between the canonical halves (no entry) */
+	PW_HOLE_ALIAS = 5,	  /* the table it points at was already entered at this
+				     level in this walk (foreign mms; see "Aliases") */
 };
 
 /**
@@ -100,6 +121,9 @@ struct pw_walk_state {
 	uint64_t _lend[PW_MAX_LEVELS]; /* end of the range of each level's table */
 	uint64_t _pfn[PW_MAX_LEVELS];  /* frame of each level's table */
 	uint64_t *_tbl[PW_MAX_LEVELS];
+	uint64_t _visits;	     /* entries read so far */
+	uint64_t _max_visits;	     /* 0 = no limit */
+	struct pw_walk_seen *_seen;  /* (frame, level) pairs entered; NULL = no alias check */
 };
 
 /**
@@ -123,6 +147,18 @@ int pw_walk_begin(struct pw_walk_state *st, struct pw_mm *mm, uint64_t start, ui
 		  unsigned flags);
 
 /**
+ * pw_walk_begin_max() - pw_walk_begin() with a limit on the entries read.
+ * @max_entries: stop after reading this many entries (0 = no limit). Every
+ *               entry the walk reads counts, reported or not.
+ *
+ * Context: as pw_walk_begin().
+ * Return: as pw_walk_begin(). When the limit is reached the walk ends
+ * (pw_walk_next() returns 0) and pw_walk_error() returns -E2BIG.
+ */
+int pw_walk_begin_max(struct pw_walk_state *st, struct pw_mm *mm, uint64_t start, uint64_t end,
+		      unsigned flags, uint64_t max_entries);
+
+/**
  * pw_walk_next() - move to the next step.
  * Return: 1 positioned on a step, 0 the walk is over (locks released).
  */
@@ -141,7 +177,11 @@ void pw_walk_skip(struct pw_walk_state *st);
  */
 void pw_walk_end(struct pw_walk_state *st);
 
-/** pw_walk_error() - 0, or the error that pw_walk_begin() returned. */
+/**
+ * pw_walk_error() - 0, or the error that ended the walk: what pw_walk_begin()
+ * returned, -E2BIG (the pw_walk_begin_max() limit), -ENOMEM (no memory for
+ * the alias set of a foreign mm).
+ */
 static inline int pw_walk_error(const struct pw_walk_state *st)
 {
 	return st->_err;
@@ -151,6 +191,11 @@ static inline int pw_walk_error(const struct pw_walk_state *st)
 #define pw_for_each_entry(st, mm, start, end, flags)                                   \
 	for (int __pw_more = pw_walk_begin((st), (mm), (start), (end), (flags)); __pw_more > 0; \
 	     __pw_more = pw_walk_next(st))
+
+/** pw_for_each_entry_max() - pw_for_each_entry() with pw_walk_begin_max()'s limit. */
+#define pw_for_each_entry_max(st, mm, start, end, flags, max)                           \
+	for (int __pw_more = pw_walk_begin_max((st), (mm), (start), (end), (flags), (max));  \
+	     __pw_more > 0; __pw_more = pw_walk_next(st))
 
 #ifdef __cplusplus
 }

@@ -54,12 +54,20 @@ struct pw_ptdump_marker {
  *          0xff10000000000000 with 5 levels) to ~0, as Linux x86-64 walks.
  * @markers: NULL: "User Space" at 0 and "Kernel Space" at the upper half.
  * @check_wx: count pages that are writable and executable (effective).
+ * @follow_aliases: foreign mms: walk tables reached more than once every
+ *          time, as Linux and the MMU do (PW_WALK_ALIASES). Without it, a
+ *          table already entered at that level is not entered again and its
+ *          range is dumped as an empty entry of the level pointing at it.
+ * @max_entries: stop after reading this many entries (0 = no limit) and
+ *          return -E2BIG: bounds the dump of hostile tables.
  */
 struct pw_ptdump_opts {
 	enum pw_ptdump_format format;
 	const struct pw_ptdump_range *ranges;
 	const struct pw_ptdump_marker *markers;
 	bool check_wx;
+	bool follow_aliases;
+	uint64_t max_entries;
 };
 
 /**
@@ -82,7 +90,8 @@ struct pw_ptdump_summary {
  * @sum: filled with counts (may be NULL).
  *
  * Context: takes @mm's mmap lock for read (none for a foreign mm).
- * Return: 0, -EINVAL (NULL @mm or @out, bad ranges), -EIO (a write to @out failed).
+ * Return: 0, -EINVAL (NULL @mm or @out, bad ranges), -EIO (a write to @out failed),
+ * -E2BIG (@opts->max_entries reached), -ENOMEM.
  */
 int pw_ptdump(struct pw_mm *mm, FILE *out, const struct pw_ptdump_opts *opts,
 	      struct pw_ptdump_summary *sum);
