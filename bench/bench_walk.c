@@ -363,7 +363,7 @@ static uint64_t parse_size(const char *s)
 int main(int argc, char **argv)
 {
 	uint64_t size = 8ULL << 30;
-	int reps = 9;
+	int reps = 21;
 	bool dense_only = false;
 	double t0 = now_ns();
 
