@@ -131,7 +131,7 @@ static void note_page(struct dump *d, uint64_t addr, int level, uint64_t val)
 			d->sum.lines++;
 		}
 		d->lines++;
-		if (addr >= d->marker[1].start) {
+		if (level >= 0 && addr >= d->marker[1].start) { /* not on the final flush */
 			if (d->marker->max_lines && d->lines > d->marker->max_lines) {
 				unsigned long nskip = d->lines - d->marker->max_lines;
 
@@ -189,6 +189,7 @@ PW_API int pw_ptdump(struct pw_mm *mm, FILE *f, const struct pw_ptdump_opts *opt
 	struct pw_ptdump_marker def_markers[3];
 	struct dump d = { .out = f, .level = -1 };
 	const struct pw_ptdump_range *r;
+	uint64_t last_end = 0;
 	int ret = 0;
 
 	if (!mm || !f)
@@ -224,6 +225,7 @@ PW_API int pw_ptdump(struct pw_mm *mm, FILE *f, const struct pw_ptdump_opts *opt
 		/* Linux passes ~0 as an end; our walks take page-aligned ends (0 = top). */
 		uint64_t end = r->end == ~0ULL ? 0 : r->end;
 
+		last_end = end;
 		ret = dump_range(&d, mm, r->start, end, opts);
 		if (ret)
 			break;
@@ -233,8 +235,11 @@ PW_API int pw_ptdump(struct pw_mm *mm, FILE *f, const struct pw_ptdump_opts *opt
 	if (ret)
 		return ret;
 	if (d.level != -1) {
-		/* Flush the last run: Linux notes address 0 at level -1. */
-		note_page(&d, 0, -1, 0);
+		/*
+		 * Flush the last run at the end of the last range. Linux notes
+		 * address 0 at level -1: the same when the range ends at the top.
+		 */
+		note_page(&d, last_end, -1, 0);
 	}
 	if (sum)
 		*sum = d.sum;

@@ -416,8 +416,11 @@ static void check_ptdump(struct pw_mm *mm, uint64_t base, const struct ref *refs
 		}
 		s = strtoull(v, NULL, 16);
 		e = strtoull(json_val(line, "end"), NULL, 16);
-		if (e == 0 || e > base + WIN_SIZE)
-			e = base + WIN_SIZE; /* the last run is flushed at address 0 */
+		if (e <= s || e > base + WIN_SIZE) {
+			tap_diag("ptdump: bad line end in %s", line);
+			bad++;
+			break;
+		}
 		present = !strncmp(json_val(line, "present"), "true", 4);
 		rw = !strncmp(json_val(line, "eff_rw"), "true", 4);
 		us = !strncmp(json_val(line, "eff_user"), "true", 4);
