@@ -115,6 +115,30 @@ int pw_mm_create_foreign(const struct pw_phys *phys, const struct pw_paging *cfg
  */
 void pw_mm_destroy(struct pw_mm *mm);
 
+/**
+ * pw_mm_fork() - a copy of @parent, as fork(2) makes it.
+ * @parent: an arena address space.
+ * @out: receives the child, on the same arena with the same paging mode.
+ *
+ * Every VMA is duplicated (file VMAs join their file's reverse map). Entries
+ * of anonymous and private VMAs are copied: both address spaces then map
+ * the same frames (reference and map counts go up by one), and writable
+ * private entries become read-only in both, so the next write in either
+ * copies the page (copy-on-write). Shared anonymous pages stay shared and
+ * writable. Shared file VMAs copy no entries: the child faults them in from
+ * the page cache. Huge leaves are split into 4 KiB entries in the parent
+ * first (the kernel shares huge pages whole; our frame counts are per 4 KiB
+ * frame once pages are shared). The parent's write-protection is bracketed
+ * by MMU notifiers (PW_MMU_NOTIFY_PROTECTION_PAGE, per VMA) and flushed from
+ * its TLBs before its mmap lock drops. The child has no notifiers or TLBs.
+ *
+ * Context: takes @parent's mmap lock for write, then i_mmap locks.
+ * Return: 0; -EINVAL (NULL argument, foreign @parent); -ENOMEM (nothing of
+ * the child is left; the parent may have had huge leaves split and
+ * private entries write-protected, which changes no contents).
+ */
+int pw_mm_fork(struct pw_mm *parent, struct pw_mm **out);
+
 /** pw_mm_root() - frame of the root table (what CR3 would hold). */
 uint64_t pw_mm_root(const struct pw_mm *mm);
 
