@@ -29,7 +29,9 @@ struct pw_kvm {
 	struct kvm_run *run;
 	size_t run_size;
 	uint8_t *mbox[KA_MBOX_PAGES]; /* host addresses of the mailbox pages */
-	uint64_t nr_invlpg_seen, nr_cr3_seen;
+	struct kvm_userspace_memory_region slot;
+	bool shadow_mmu;  /* KVM walks guest tables in software (no EPT/NPT) */
+	bool zap_pending; /* drop KVM's shadow tables before the next run */
 	struct pw_kvm_stats stats;
 };
 
@@ -311,6 +313,47 @@ static int setup_vcpu(struct pw_kvm *kvm, int kvm_fd)
 	return 0;
 }
 
+/*
+ * Does KVM use two-dimensional paging (EPT/NPT)? Without it KVM shadows the
+ * guest's tables, and write-protects them to notice changes; but our tables
+ * are changed by the host, through its own mapping of guest memory, which
+ * KVM does not see. A guest TLB flush then resyncs only what KVM thinks can
+ * have changed, so pw_kvm_flush() also makes KVM drop its shadow tables.
+ */
+static bool kvm_has_tdp(void)
+{
+	static const char *const params[] = { "/sys/module/kvm_intel/parameters/ept",
+					      "/sys/module/kvm_amd/parameters/npt" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(params); i++) {
+		char c = 0;
+		int fd = open(params[i], O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			continue;
+		if (read(fd, &c, 1) != 1)
+			c = 0;
+		close(fd);
+		if (c == 'Y' || c == '1')
+			return true;
+	}
+	return false;
+}
+
+/* Drop KVM's shadow page tables: delete the memory slot and add it again. */
+static int zap_shadow(struct pw_kvm *kvm)
+{
+	struct kvm_userspace_memory_region del = kvm->slot;
+
+	del.memory_size = 0;
+	if (xioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &del) < 0 ||
+	    xioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &kvm->slot) < 0)
+		return -EIO;
+	kvm->zap_pending = false;
+	kvm->stats.shadow_zaps++;
+	return 0;
+}
+
 static void kvm_close(struct pw_kvm *kvm)
 {
 	if (kvm->run)
@@ -323,7 +366,7 @@ static void kvm_close(struct pw_kvm *kvm)
 
 PW_API int pw_kvm_create(struct pw_mm *mm, struct pw_kvm **out)
 {
-	struct kvm_userspace_memory_region slot;
+	struct kvm_userspace_memory_region *slot;
 	struct pw_arena *arena;
 	struct pw_kvm *kvm;
 	int kvm_fd, r, sz;
@@ -344,17 +387,18 @@ PW_API int pw_kvm_create(struct pw_mm *mm, struct pw_kvm **out)
 	}
 	kvm->mm = mm;
 	kvm->vm_fd = kvm->vcpu_fd = -1;
+	kvm->shadow_mmu = !kvm_has_tdp();
 
 	r = -EIO;
 	kvm->vm_fd = xioctl(kvm_fd, KVM_CREATE_VM, (void *)0);
 	if (kvm->vm_fd < 0)
 		goto fail;
-	memset(&slot, 0, sizeof(slot));
-	slot.slot = 0;
-	slot.guest_phys_addr = 0;
-	slot.memory_size = pw_arena_nr_frames(arena) << PW_PAGE_SHIFT;
-	slot.userspace_addr = (uint64_t)(uintptr_t)pw_arena_base(arena);
-	if (xioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+	slot = &kvm->slot;
+	slot->slot = 0;
+	slot->guest_phys_addr = 0;
+	slot->memory_size = pw_arena_nr_frames(arena) << PW_PAGE_SHIFT;
+	slot->userspace_addr = (uint64_t)(uintptr_t)pw_arena_base(arena);
+	if (xioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, slot) < 0)
 		goto fail;
 	kvm->vcpu_fd = xioctl(kvm->vm_fd, KVM_CREATE_VCPU, (void *)0);
 	if (kvm->vcpu_fd < 0)
@@ -432,6 +476,8 @@ PW_API int pw_kvm_flush(struct pw_kvm *kvm, uint64_t start, uint64_t end)
 	if (!kvm || (end && start > end))
 		return -EINVAL;
 	start &= PW_PAGE_MASK;
+	if (kvm->shadow_mmu)
+		kvm->zap_pending = true;
 	if (!end || (pages = (end - start + PW_PAGE_SIZE - 1) >> PW_PAGE_SHIFT) > 64) {
 		*mb_header(kvm, MB_FLUSH_ALL) = 1;
 		return 0;
@@ -540,6 +586,8 @@ PW_API int pw_kvm_run(struct pw_kvm *kvm, int cpl, struct pw_kvm_access *acc, si
 	regs.rsp = KA_KSTACK_TOP;
 	regs.rflags = 0x3002; /* IOPL 3, interrupts off */
 	if (xioctl(kvm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
+		return -EIO;
+	if (kvm->zap_pending && zap_shadow(kvm))
 		return -EIO;
 	kvm->stats.runs++;
 

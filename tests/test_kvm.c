@@ -322,11 +322,230 @@ TEST(fault_oracle)
 	env_free(&e);
 }
 
+/*
+ * Accessed/Dirty: the host clears A and D on every entry of every test
+ * walk, the guest flushes its TLB and accesses a random subset; then A must
+ * be set exactly on the entries some access's walk used (at every level),
+ * and D exactly on the leaves of written pages (never on a table entry).
+ * Two rounds, so re-arming after a flush is checked too.
+ */
+struct ad_entry {
+	uint64_t *p;
+	int level;
+	bool leaf;
+	bool want_a, want_d;
+};
+
+static int ad_find(struct ad_entry *t, int n, uint64_t *p)
+{
+	for (int i = 0; i < n; i++)
+		if (t[i].p == p)
+			return i;
+	return -1;
+}
+
+TEST(accessed_dirty_oracle)
+{
+	struct env e;
+	enum { NP = 48, MAXE = NP * 5 };
+	uint64_t pages[NP];
+	struct ad_entry ents[MAXE];
+	struct pw_kvm_access acc[NP];
+	struct pw_kvm_fault faults[8];
+	int ne = 0, levels;
+	size_t nf;
+
+	if (env_init(&e, 64 << 20, 4, false))
+		return;
+	levels = pw_mm_paging(e.mm)->levels;
+	/* 4 KiB pages in two PML4 slots, and 2 MiB leaves. */
+	REQUIRE_EQ(pw_mmap(e.mm, 0x10000000, 32 * PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_POPULATE, NULL), 0);
+	REQUIRE_EQ(pw_mmap(e.mm, 0x5a0000000000ULL, 8 * PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_POPULATE, NULL), 0);
+	REQUIRE_EQ(pw_mmap(e.mm, 0x40000000, 4 * PW_PMD_SIZE, RW,
+			   PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_HUGE_2M | PW_MAP_POPULATE, NULL), 0);
+	for (int i = 0; i < NP; i++) {
+		if (i < 24)
+			pages[i] = 0x10000000 + (uint64_t)(i + (i >= 12) * 8) * PW_PAGE_SIZE;
+		else if (i < 32)
+			pages[i] = 0x5a0000000000ULL + (uint64_t)(i - 24) * PW_PAGE_SIZE;
+		else
+			pages[i] = 0x40000000 + (uint64_t)(i - 32) / 4 * PW_PMD_SIZE + (uint64_t)(i % 4) * 0x41000;
+	}
+	/* The entries of all walks. */
+	for (int i = 0; i < NP; i++) {
+		for (int l = pw_root_level(levels); l >= 0; l--) {
+			uint64_t *p = entry_ptr(&e, pages[i], l);
+
+			REQUIRE(p != NULL);
+			if (ad_find(ents, ne, p) < 0) {
+				REQUIRE(ne < MAXE);
+				ents[ne++] = (struct ad_entry){ .p = p, .level = l, .leaf = pw_entry_leaf(l, *p) };
+			}
+			if (pw_entry_leaf(l, *p))
+				break;
+		}
+	}
+	for (int round = 0; round < 2; round++) {
+		int n = 0, nwrites = 0;
+
+		for (int i = 0; i < ne; i++) {
+			*ents[i].p &= ~(uint64_t)(PW_A | PW_D);
+			ents[i].want_a = ents[i].want_d = false;
+		}
+		pw_kvm_flush(e.kvm, 0, 0);
+		for (int i = 0; i < NP; i++) {
+			uint32_t what = (uint32_t)(tap_rand() % 3); /* untouched, read, write */
+
+			if (!what)
+				continue;
+			acc[n++] = (struct pw_kvm_access){ .op = what == 1 ? PW_KVM_READ : PW_KVM_WRITE,
+							   .addr = pages[i] + 64, .value = tap_rand() };
+			nwrites += what == 2;
+			for (int l = pw_root_level(levels); l >= 0; l--) {
+				int j = ad_find(ents, ne, entry_ptr(&e, pages[i], l));
+
+				ents[j].want_a = true;
+				if (ents[j].leaf) {
+					ents[j].want_d |= what == 2;
+					break;
+				}
+			}
+		}
+		REQUIRE_EQ(pw_kvm_run(e.kvm, 0, acc, (size_t)n, faults, 8, &nf), 0);
+		CHECK_EQ(nf, 0);
+		for (int i = 0; i < ne; i++) {
+			uint64_t v = *ents[i].p;
+
+			if (!!(v & PW_A) != ents[i].want_a || !!(v & PW_D) != ents[i].want_d) {
+				tap_diag("round %d: %s entry 0x%016llx: A=%d D=%d, want A=%d D=%d", round,
+					 pw_level_name(levels, ents[i].level), (unsigned long long)v,
+					 !!(v & PW_A), !!(v & PW_D), ents[i].want_a, ents[i].want_d);
+				CHECK(false);
+			}
+		}
+		tap_diag("round %d: %d accesses (%d writes), %d entries checked", round, n, nwrites, ne);
+	}
+	env_free(&e);
+}
+
+/* TLB: after the library changes a page the guest used, pw_kvm_flush() makes the guest see the change. */
+TEST(tlb_flush_oracle)
+{
+	struct env e;
+	const uint64_t v = 0x20000000;
+	struct pw_translation t1, t2;
+	struct pw_kvm_stats st0, st1;
+	struct pw_kvm_access a;
+	struct pw_kvm_fault f;
+	uint64_t filler;
+
+	if (env_init(&e, 64 << 20, 4, false))
+		return;
+	REQUIRE_EQ(pw_mmap(e.mm, v, PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_POPULATE, NULL), 0);
+	*(uint64_t *)frame_of(&e, v, &t1) = 0x1111;
+	for (int cpl = 0; cpl <= 3; cpl += 3) {
+		CHECK_EQ(run_one(&e, cpl, PW_KVM_READ, v, &a, &f), 0);
+		CHECK_EQ(a.value, 0x1111); /* the guest now caches v -> frame 1 */
+	}
+	/* Move v to another frame: unmap, let a filler take the old frame, map again. */
+	REQUIRE_EQ(pw_munmap(e.mm, v, PW_PAGE_SIZE), 0);
+	REQUIRE_EQ(pw_mmap(e.mm, 0, PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_POPULATE, &filler), 0);
+	REQUIRE_EQ(pw_mmap(e.mm, v, PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_POPULATE, NULL), 0);
+	*(uint64_t *)frame_of(&e, v, &t2) = 0x2222;
+	CHECK(t1.pfn != t2.pfn);
+	pw_kvm_get_stats(e.kvm, &st0);
+	CHECK_EQ(pw_kvm_flush(e.kvm, v, v + PW_PAGE_SIZE), 0);
+	CHECK_EQ(run_one(&e, 0, PW_KVM_READ, v, &a, &f), 0);
+	CHECK_EQ(a.value, 0x2222);
+	pw_kvm_get_stats(e.kvm, &st1);
+	CHECK_EQ(st1.invlpgs, st0.invlpgs + 1); /* the guest executed the invlpg */
+
+	/* Write-protect v after the guest wrote it: the next write must fault (W|P). */
+	CHECK_EQ(run_one(&e, 3, PW_KVM_WRITE, v, &a, &f), 0);
+	REQUIRE_EQ(pw_mprotect(e.mm, v, PW_PAGE_SIZE, PW_PROT_READ), 0);
+	CHECK_EQ(pw_kvm_flush(e.kvm, 0, 0), 0); /* a full flush this time (CR3 reload) */
+	CHECK_EQ(run_one(&e, 3, PW_KVM_WRITE, v, &a, &f), 1);
+	CHECK_EQ(f.error_code, PW_PF_P | PW_PF_W | PW_PF_U);
+	CHECK_EQ(f.result, -EACCES);
+	CHECK_EQ(a.status, PW_KVM_FAILED);
+	pw_kvm_get_stats(e.kvm, &st0);
+	CHECK_EQ(st0.cr3_flushes, st1.cr3_flushes + 1);
+	/* Unmapped: the next read faults (not present) and fails. */
+	REQUIRE_EQ(pw_munmap(e.mm, v, PW_PAGE_SIZE), 0);
+	CHECK_EQ(pw_kvm_flush(e.kvm, v, v + PW_PAGE_SIZE), 0);
+	CHECK_EQ(run_one(&e, 0, PW_KVM_READ, v, &a, &f), 1);
+	CHECK_EQ(f.error_code, 0);
+	CHECK_EQ(f.result, -EFAULT);
+	env_free(&e);
+}
+
+/*
+ * KVM_TRANSLATE agrees with pw_translate() for random addresses: 4 KiB and
+ * 2 MiB leaves, holes, unmapped, reserved-bit and non-canonical addresses.
+ * (It sets Accessed bits, so it runs in its own VM, after nothing.)
+ */
+TEST(translate_oracle)
+{
+	struct env e;
+	int valid = 0, invalid = 0;
+
+	if (env_init(&e, 64 << 20, 4, false))
+		return;
+	REQUIRE_EQ(pw_mmap(e.mm, 0x10000000, 64 * PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED, NULL), 0);
+	REQUIRE_EQ(pw_mmap(e.mm, 0x40000000, 4 * PW_PMD_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_HUGE_2M, NULL), 0);
+	REQUIRE_EQ(pw_mmap(e.mm, 0x7e0000000000ULL, 16 * PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED, NULL), 0);
+	/* Populate about half (holes stay), with both page sizes. */
+	for (int i = 0; i < 64; i += 2)
+		REQUIRE_EQ(pw_mm_populate(e.mm, 0x10000000 + (uint64_t)i * PW_PAGE_SIZE,
+					  0x10000000 + (uint64_t)(i + 1) * PW_PAGE_SIZE, true), 0);
+	REQUIRE_EQ(pw_mm_populate(e.mm, 0x40000000, 0x40000000 + 3 * PW_PMD_SIZE, true), 0);
+	REQUIRE_EQ(pw_mm_populate(e.mm, 0x7e0000000000ULL, 0x7e0000000000ULL + 8 * PW_PAGE_SIZE, true), 0);
+	*entry_ptr(&e, 0x7e0000000000ULL, 0) |= 1ULL << 51; /* reserved bit */
+	for (int i = 0; i < 4000; i++) {
+		uint64_t r = tap_rand(), a, gpa = 0;
+		struct pw_translation t;
+		int want, got;
+
+		switch (i % 5) {
+		case 0: a = 0x10000000 + r % (64 * PW_PAGE_SIZE); break;
+		case 1: a = 0x40000000 + r % (4 * PW_PMD_SIZE); break;
+		case 2: a = 0x7e0000000000ULL + r % (16 * PW_PAGE_SIZE); break;
+		case 3: a = r & 0x00007fffffffffffULL; break;	  /* anywhere in the lower half */
+		default: a = r; break;				  /* mostly non-canonical */
+		}
+		pw_mmap_read_lock(e.mm);
+		want = pw_translate(e.mm, a, &t);
+		pw_mmap_read_unlock(e.mm);
+		got = pw_kvm_translate(e.kvm, a, &gpa);
+		if (a >= PW_KVM_AREA_START && a < PW_KVM_AREA_END)
+			continue;
+		if (want == 0) {
+			valid++;
+			CHECK_EQ(got, 0);
+			CHECK_EQ(gpa, t.phys);
+		} else {
+			invalid++;
+			CHECK_EQ(got, -ENOENT);
+		}
+		if (tap_cur_failed) {
+			tap_diag("address 0x%llx: pw_translate %d phys 0x%llx, KVM_TRANSLATE %d 0x%llx",
+				 (unsigned long long)a, want, (unsigned long long)t.phys, got, (unsigned long long)gpa);
+			break;
+		}
+	}
+	tap_diag("translate oracle: %d mapped, %d unmapped addresses agree", valid, invalid);
+	CHECK(valid > 1000 && invalid > 1000);
+	env_free(&e);
+}
+
 int main(void)
 {
 	tap_start();
 	tap_seed("test_kvm");
 	RUN(data_oracle);
 	RUN(fault_oracle);
+	RUN(accessed_dirty_oracle);
+	RUN(tlb_flush_oracle);
+	RUN(translate_oracle);
 	return tap_done();
 }

@@ -18,7 +18,8 @@
  * TLB: the guest's TLB is only flushed when the guest flushes it. After
  * changing entries of a range the guest may have used, call pw_kvm_flush();
  * the agent executes the flush (invlpg per page, or a CR3 reload for large
- * ranges) before its next access.
+ * ranges) before its next access. Pages a fault just resolved are
+ * invalidated by the guest without being asked.
  *
  * Reserved range: pw_kvm_create() maps the agent's GDT, TSS, IDT, code,
  * mailbox and stacks at [PW_KVM_AREA_START, PW_KVM_AREA_END), the last
@@ -190,6 +191,12 @@ int pw_kvm_run(struct pw_kvm *kvm, int cpl, struct pw_kvm_access *acc, size_t n,
  * a CR3 reload. This is what a library change of entries the guest may
  * cache must be followed by.
  *
+ * Where KVM has no EPT/NPT it shadows the guest's tables and only notices
+ * changes the guest itself writes; ours are written by the host. There the
+ * next pw_kvm_run() also makes KVM drop its shadow tables (the memory slot
+ * is removed and added again), so that the guest's flush really takes
+ * effect; the guest still executes the invlpg / CR3 reload.
+ *
  * Context: any thread that owns @kvm (not while pw_kvm_run() runs on another).
  * Return: 0, -EINVAL (NULL, or @start above @end).
  */
@@ -214,6 +221,8 @@ int pw_kvm_translate(struct pw_kvm *kvm, uint64_t addr, uint64_t *phys);
  * @faults: exceptions the guest reported.
  * @cr3_flushes: CR3 reloads the guest agent executed.
  * @invlpgs: invlpg instructions the guest agent executed.
+ * @shadow_zaps: times pw_kvm_flush() made KVM drop its shadow page tables
+ *               (hosts without EPT/NPT only, see pw_kvm_flush()).
  * @last_exit_reason: the last KVM exit reason (KVM_EXIT_*).
  */
 struct pw_kvm_stats {
@@ -222,6 +231,7 @@ struct pw_kvm_stats {
 	uint64_t faults;
 	uint64_t cr3_flushes;
 	uint64_t invlpgs;
+	uint64_t shadow_zaps;
 	uint32_t last_exit_reason;
 };
 
