@@ -274,7 +274,7 @@ static int setup_vcpu(struct pw_kvm *kvm, int kvm_fd)
 		return -EIO;
 	caps_from_cpuid(c, &caps);
 	if (cfg->pke || cfg->maxphyaddr != caps.maxphyaddr || (cfg->nxe && !caps.nx) ||
-	    (cfg->pdpe1gb && !caps.pdpe1gb) || (cfg->levels == 5 && !caps.la57)) {
+	    (cfg->pdpe1gb && !caps.pdpe1gb)) {
 		free(c);
 		return -EOPNOTSUPP;
 	}
@@ -307,6 +307,7 @@ static int setup_vcpu(struct pw_kvm *kvm, int kvm_fd)
 	sr.cr3 = pw_mm_root(kvm->mm) << PW_PAGE_SHIFT;
 	sr.cr4 = CR4_PAE | (cfg->levels == 5 ? CR4_LA57 : 0);
 	sr.efer = EFER_LME | EFER_LMA | (cfg->nxe ? EFER_NXE : 0);
+	/* 5-level paging is tried, whatever CPUID says: KVM decides here. */
 	r = xioctl(kvm->vcpu_fd, KVM_SET_SREGS, &sr);
 	if (r < 0)
 		return cfg->levels == 5 ? -EOPNOTSUPP : -EIO;

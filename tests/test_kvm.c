@@ -78,9 +78,12 @@ static int env_init(struct env *e, uint64_t arena_bytes, int levels, bool pdpe1g
 	}
 	r = pw_kvm_create(e->mm, &e->kvm);
 	if (r) {
+		struct pw_kvm_caps caps = e->caps;
+
 		if (r != -EOPNOTSUPP)
 			kvm_unavailable("creating the VM", r);
 		env_free(e);
+		e->caps = caps; /* the caller may explain a refused feature */
 		return r;
 	}
 	return 0;
@@ -538,6 +541,95 @@ TEST(translate_oracle)
 	env_free(&e);
 }
 
+/* Write a marker through @va in the guest and find it at the frame pw_translate names. */
+static void check_write_lands(struct env *e, uint64_t va, int cpl)
+{
+	struct pw_kvm_access a;
+	struct pw_kvm_fault f;
+	uint64_t *p;
+
+	run_one(e, cpl, PW_KVM_WRITE, va, &a, &f);
+	CHECK_EQ(a.status, PW_KVM_DONE);
+	p = frame_of(e, va, NULL);
+	CHECK(p != NULL);
+	if (p)
+		CHECK_EQ(*p, a.value);
+}
+
+/* 1 GiB leaves, where the vCPU offers them (PDPE1GB). */
+TEST(huge_1g)
+{
+	const uint64_t v = 0x8000000000ULL;
+	struct pw_translation t;
+	struct env e;
+	int r;
+
+	r = env_init(&e, (2ULL << 30) + (64 << 20), 4, true);
+	if (r == -EOPNOTSUPP && !e.caps.pdpe1gb) {
+		/* Try anyway: plant a 1 GiB leaf in a VM without PDPE1GB. The vCPU
+		 * must see a reserved bit, as pw_access() does with pdpe1gb off. */
+		struct pw_access_result res;
+		struct pw_kvm_access a;
+		struct pw_kvm_fault f;
+		uint64_t *pud, saved;
+
+		if (env_init(&e, 64 << 20, 4, false))
+			return;
+		REQUIRE_EQ(pw_mmap(e.mm, v, PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_POPULATE, NULL), 0);
+		pud = entry_ptr(&e, v, PW_LEVEL_PUD);
+		REQUIRE(pud != NULL);
+		saved = *pud;
+		*pud = pw_mk_leaf(PW_LEVEL_PUD, 0, PW_P | PW_RW | PW_US | PW_A | PW_D);
+		pw_kvm_flush(e.kvm, 0, 0);
+		CHECK_EQ(pw_access(e.mm, NULL, v + 0x1000, PW_ACCESS_NOFAULT, &res), -EFAULT);
+		CHECK_EQ(run_one(&e, 0, PW_KVM_READ, v + 0x1000, &a, &f), 1);
+		CHECK_EQ(f.error_code, PW_PF_P | PW_PF_RSVD);
+		CHECK_EQ(f.error_code, res.pf_error);
+		*pud = saved;
+		env_free(&e);
+		if (!tap_cur_failed)
+			SKIP("1 GiB pages: the vCPU does not offer PDPE1GB; a 1 GiB leaf faults with RSVD (err 0x9), "
+			     "as pw_access says");
+		return;
+	}
+	if (r == -EOPNOTSUPP) {
+		SKIP("1 GiB pages: KVM refused the VM");
+		return;
+	}
+	if (r)
+		return;
+	REQUIRE_EQ(pw_mmap(e.mm, v, PW_PUD_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_HUGE_1G, NULL), 0);
+	check_write_lands(&e, v + 0x12345678, 0);
+	check_write_lands(&e, v + 0x3ffff000, 3);
+	pw_mmap_read_lock(e.mm);
+	CHECK_EQ(pw_translate(e.mm, v, &t), 0);
+	pw_mmap_read_unlock(e.mm);
+	CHECK_EQ(t.level, PW_LEVEL_PUD);
+	CHECK(t.entry & PW_D);
+	env_free(&e);
+}
+
+/* 5-level paging, where KVM accepts CR4.LA57: an address only 57 bits reach. */
+TEST(five_level)
+{
+	const uint64_t v = 0x0012345678000000ULL;
+	struct env e;
+	int r;
+
+	r = env_init(&e, 64 << 20, 5, false);
+	if (r == -EOPNOTSUPP) {
+		SKIP(e.caps.la57 ? "5-level paging: KVM refused CR4.LA57 (KVM_SET_SREGS), though CPUID offers LA57" :
+				   "5-level paging: KVM refused CR4.LA57 (KVM_SET_SREGS); CPUID does not offer LA57");
+		return;
+	}
+	if (r)
+		return;
+	REQUIRE_EQ(pw_mmap(e.mm, v, 4 * PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED, NULL), 0);
+	check_write_lands(&e, v + 0x1000, 0);
+	check_write_lands(&e, v + 0x2008, 3);
+	env_free(&e);
+}
+
 int main(void)
 {
 	tap_start();
@@ -547,5 +639,7 @@ int main(void)
 	RUN(accessed_dirty_oracle);
 	RUN(tlb_flush_oracle);
 	RUN(translate_oracle);
+	RUN(huge_1g);
+	RUN(five_level);
 	return tap_done();
 }
