@@ -247,3 +247,50 @@ PW_API int pw_ptdump(struct pw_mm *mm, FILE *f, const struct pw_ptdump_opts *opt
 		return -EIO;
 	return 0;
 }
+
+/*
+ * Linux 6.1's x86-64 address_markers as its ptdump prints them without
+ * KASLR. Like Linux's, a marker advances by at most one per range break, so
+ * "LDT remap" prints at the break after "Kernel Space". With 5 levels
+ * Linux's LDT base (0xff90000000000000) lies above the direct map; the
+ * marker is kept at the guard-hole end so the list stays sorted, which
+ * prints where Linux prints it. The Fixmap start depends on the config.
+ */
+static const struct pw_ptdump_marker markers_l4[] = {
+	{ 0, "User Space", 0 },
+	{ 0x8000000000000000ULL, "Kernel Space", 0 },
+	{ 0xffff880000000000ULL, "LDT remap", 0 },
+	{ 0xffff888000000000ULL, "Low Kernel Mapping", 0 },
+	{ 0xffffc90000000000ULL, "vmalloc() Area", 0 },
+	{ 0xffffea0000000000ULL, "Vmemmap", 0 },
+	{ 0xfffffe0000000000ULL, "CPU entry Area", 0 },
+	{ 0xffffff0000000000ULL, "ESPfix Area", 16 },
+	{ 0xffffffef00000000ULL, "EFI Runtime Services", 0 },
+	{ 0xffffffff80000000ULL, "High Kernel Mapping", 0 },
+	{ 0xffffffffc0000000ULL, "Modules", 0 },
+	{ 0xffffffffff000000ULL, "End Modules", 0 },
+	{ 0xffffffffff57b000ULL, "Fixmap Area", 0 },
+	{ ~0ULL, NULL, 0 },
+};
+
+static const struct pw_ptdump_marker markers_l5[] = {
+	{ 0, "User Space", 0 },
+	{ 0x8000000000000000ULL, "Kernel Space", 0 },
+	{ 0xff10000000000000ULL, "LDT remap", 0 },
+	{ 0xff11000000000000ULL, "Low Kernel Mapping", 0 },
+	{ 0xffa0000000000000ULL, "vmalloc() Area", 0 },
+	{ 0xffd4000000000000ULL, "Vmemmap", 0 },
+	{ 0xfffffe0000000000ULL, "CPU entry Area", 0 },
+	{ 0xffffff0000000000ULL, "ESPfix Area", 16 },
+	{ 0xffffffef00000000ULL, "EFI Runtime Services", 0 },
+	{ 0xffffffff80000000ULL, "High Kernel Mapping", 0 },
+	{ 0xffffffffc0000000ULL, "Modules", 0 },
+	{ 0xffffffffff000000ULL, "End Modules", 0 },
+	{ 0xffffffffff57b000ULL, "Fixmap Area", 0 },
+	{ ~0ULL, NULL, 0 },
+};
+
+PW_API const struct pw_ptdump_marker *pw_ptdump_x86_markers(int levels)
+{
+	return levels == 5 ? markers_l5 : markers_l4;
+}

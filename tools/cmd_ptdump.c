@@ -173,42 +173,6 @@ static FILE *progress_open(struct progress *p)
 	return f ? f : stdout;
 }
 
-/* ---- Linux x86-64 address markers (6.1, no KASLR) ---- */
-
-static const struct pw_ptdump_marker markers_l4[] = {
-	{ 0, "User Space", 0 },
-	{ 0x8000000000000000ULL, "Kernel Space", 0 },
-	{ 0xffff880000000000ULL, "LDT remap", 0 },
-	{ 0xffff888000000000ULL, "Low Kernel Mapping", 0 },
-	{ 0xffffc90000000000ULL, "vmalloc() Area", 0 },
-	{ 0xffffea0000000000ULL, "Vmemmap", 0 },
-	{ 0xfffffe0000000000ULL, "CPU entry Area", 0 },
-	{ 0xffffff0000000000ULL, "ESPfix Area", 16 },
-	{ 0xffffffef00000000ULL, "EFI Runtime Services", 0 },
-	{ 0xffffffff80000000ULL, "High Kernel Mapping", 0 },
-	{ 0xffffffffc0000000ULL, "Modules", 0 },
-	{ 0xffffffffff000000ULL, "End Modules", 0 },
-	{ 0xffffffffff57b000ULL, "Fixmap Area", 0 },
-	{ ~0ULL, NULL, 0 },
-};
-
-static const struct pw_ptdump_marker markers_l5[] = {
-	{ 0, "User Space", 0 },
-	{ 0x8000000000000000ULL, "Kernel Space", 0 },
-	{ 0xff10000000000000ULL, "LDT remap", 0 },
-	{ 0xff11000000000000ULL, "Low Kernel Mapping", 0 },
-	{ 0xffa0000000000000ULL, "vmalloc() Area", 0 },
-	{ 0xffd4000000000000ULL, "Vmemmap", 0 },
-	{ 0xfffffe0000000000ULL, "CPU entry Area", 0 },
-	{ 0xffffff0000000000ULL, "ESPfix Area", 16 },
-	{ 0xffffffef00000000ULL, "EFI Runtime Services", 0 },
-	{ 0xffffffff80000000ULL, "High Kernel Mapping", 0 },
-	{ 0xffffffffc0000000ULL, "Modules", 0 },
-	{ 0xffffffffff000000ULL, "End Modules", 0 },
-	{ 0xffffffffff57b000ULL, "Fixmap Area", 0 },
-	{ ~0ULL, NULL, 0 },
-};
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pagewalk ptdump --image FILE [--format FMT] [OPTIONS]\n\n"
@@ -271,7 +235,7 @@ int cmd_ptdump(int argc, char **argv)
 		};
 
 		if (!plain)
-			o.markers = pw_mm_paging(mm)->levels == 5 ? markers_l5 : markers_l4;
+			o.markers = pw_ptdump_x86_markers(pw_mm_paging(mm)->levels);
 		err = pw_ptdump(mm, out, &o, NULL);
 	}
 	if (out != stdout && fclose(out) && !err)

@@ -96,6 +96,19 @@ struct pw_ptdump_summary {
 int pw_ptdump(struct pw_mm *mm, FILE *out, const struct pw_ptdump_opts *opts,
 	      struct pw_ptdump_summary *sum);
 
+/**
+ * pw_ptdump_x86_markers() - Linux 6.1's x86-64 address markers (User Space,
+ * Kernel Space, LDT remap, Low Kernel Mapping, vmalloc() Area, Vmemmap, CPU
+ * entry Area, ESPfix Area (16 lines, then "... N entries skipped ..."), EFI
+ * Runtime Services, High Kernel Mapping, Modules, End Modules, Fixmap Area)
+ * at their no-KASLR addresses for @levels (4 or 5) paging, for
+ * pw_ptdump_opts.markers. With KASLR the direct map, vmalloc and vmemmap
+ * bases move, and the Fixmap start depends on the kernel's configuration:
+ * the ranges printed stay right, the marker lines may sit elsewhere.
+ * Context: any. Return: a static list ending with a NULL name.
+ */
+const struct pw_ptdump_marker *pw_ptdump_x86_markers(int levels);
+
 #ifdef __cplusplus
 }
 #endif
