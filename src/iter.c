@@ -309,8 +309,56 @@ PW_API int pw_walk_begin_max(struct pw_walk_state *st, struct pw_mm *mm, uint64_
 	return step(st);
 }
 
+/*
+ * pw_entry_rsvd() of a present PTE is @v & this mask: at level 0 only the
+ * address bits 51:M and, without NXE, bit 63 can be reserved.
+ */
+static uint64_t pte_rsvd_mask(const struct pw_paging *cfg)
+{
+	uint64_t m = cfg->nxe ? 0 : PW_NX;
+
+	if (cfg->maxphyaddr < 52)
+		m |= ((1ULL << 52) - 1) & ~((1ULL << cfg->maxphyaddr) - 1);
+	return m;
+}
+
+/*
+ * The common step inside a PTE table, without step()'s generic machinery:
+ * skip none PTEs (unless holes are reported) and report the next present,
+ * well-formed PTE exactly as step() would. Anything else (the end of the
+ * table, a hole to report, a malformed PTE) is left to step().
+ */
+static int next_pte(struct pw_walk_state *st)
+{
+	const uint64_t rsvd = pte_rsvd_mask(&st->_mm->cfg);
+	const bool holes = st->_flags & PW_WALK_HOLES;
+	uint64_t *t = st->_tbl[PW_LEVEL_PTE], addr = st->_addr, end = st->_lend[PW_LEVEL_PTE];
+
+	while (addr != end) {
+		uint64_t *e = t + pw_index(PW_LEVEL_PTE, addr);
+		uint64_t v = pw_entry_read(e);
+
+		if (!v && !holes) {
+			addr += PW_PAGE_SIZE;
+			continue;
+		}
+		if (!(v & PW_P) || (v & rsvd))
+			break;
+		PW_BUG_ON(pw_entry_rsvd(&st->_mm->cfg, PW_LEVEL_PTE, v));
+		st->_addr = addr + PW_PAGE_SIZE;
+		return emit(st, PW_STEP_LEAF, PW_HOLE_EMPTY, PW_LEVEL_PTE, addr, addr + PW_PAGE_SIZE,
+			    v, e);
+	}
+	st->_addr = addr;
+	return step(st);
+}
+
 PW_API int pw_walk_next(struct pw_walk_state *st)
 {
+	/* Inside a PTE table with nothing pending and no entry limit to count. */
+	if (st->_cur == PW_LEVEL_PTE && !st->_done && !st->_piece_end && !st->_descend &&
+	    !st->_max_visits)
+		return next_pte(st);
 	return step(st);
 }
 
