@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Description: the address space under memory pressure and the simulated
+ * MMU. A full arena (failing faults and POPULATE leave no trace), munmap
+ * freeing empty tables, splitting huge leaves on partial munmap, destroy
+ * returning every frame; pw_access() against the SDM's rules (U/S, R/W with
+ * CR0.WP, NX, SMEP, SMAP/AC, reserved bits, not present, A and D).
+ */
+#include <pagewalk/mm.h>
+#include <pagewalk/ptdump.h>
+
+#include "../tests/tap.h"
+#include <errno.h>
+
+#define RW (PW_PROT_READ | PW_PROT_WRITE)
+#define PF (PW_MAP_PRIVATE | PW_MAP_FIXED)
+
+struct env {
+	struct pw_arena *a;
+	struct pw_mm *mm;
+	uint64_t free0;
+};
+
+static void env_init(struct env *e, int levels, uint64_t bytes)
+{
+	struct pw_paging cfg = PW_PAGING_DEFAULT;
+
+	cfg.levels = (uint8_t)levels;
+	if (pw_arena_create(bytes, &e->a))
+		abort();
+	e->free0 = pw_arena_free_frames(e->a);
+	if (pw_mm_create(e->a, &cfg, &e->mm))
+		abort();
+}
+
+static void env_fini(struct env *e)
+{
+	pw_mm_destroy(e->mm);
+	CHECK_EQ(pw_arena_free_frames(e->a), e->free0); /* destroy returns every frame */
+	pw_arena_destroy(e->a);
+}
+
+/* Everything observable: tables (JSON ptdump), VMAs, counters, free frames. */
+static char *snap(struct env *e)
+{
+	struct pw_ptdump_opts o = { .format = PW_PTDUMP_JSON };
+	struct pw_mm_stats st;
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	if (!f)
+		abort();
+	pw_ptdump(e->mm, f, &o, NULL);
+	pw_mm_get_stats(e->mm, &st);
+	fprintf(f, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", st.pgtables, st.rss,
+		st.nr_vmas, st.mapped, pw_arena_free_frames(e->a));
+	fclose(f);
+	return buf;
+}
+
+static struct pw_mm_stats stats(struct pw_mm *mm)
+{
+	struct pw_mm_stats st;
+
+	pw_mm_get_stats(mm, &st);
+	return st;
+}
+
+static int translate(struct pw_mm *mm, uint64_t addr, struct pw_translation *t)
+{
+	int r;
+
+	pw_mmap_read_lock(mm);
+	r = pw_translate(mm, addr, t);
+	pw_mmap_read_unlock(mm);
+	return r;
+}
+
+/* ---- a full arena --------------------------------------------------------- */
+
+TEST(full_arena_failed_fault_leaves_no_trace)
+{
+	for (int levels = 4; levels <= 5; levels++) {
+		struct env e;
+		uint64_t base = 0x40000000, i;
+		int r = 0, failures = 0;
+
+		env_init(&e, levels, 1 << 20); /* 255 usable frames */
+		CHECK_EQ(pw_mmap(e.mm, base, 1ULL << 30, RW, PF, NULL), 0);
+		/* One page per 2 MiB: every fault needs a PTE table and a page. */
+		for (i = 0; i < 512; i++) {
+			char *before = snap(&e);
+
+			r = pw_access(e.mm, NULL, base + i * PW_PMD_SIZE, PW_FAULT_WRITE | PW_FAULT_USER, NULL);
+			if (r) {
+				char *after = snap(&e);
+
+				CHECK_EQ(r, -ENOMEM);
+				CHECK(strcmp(before, after) == 0);
+				failures++;
+				free(after);
+				free(before);
+				break;
+			}
+			free(before);
+		}
+		CHECK_EQ(failures, 1);
+		CHECK(i > 100);
+		CHECK(pw_arena_free_frames(e.a) < 2);
+		/* The fault handler directly: same. */
+		{
+			char *before = snap(&e);
+
+			pw_mmap_read_lock(e.mm);
+			CHECK_EQ(pw_handle_mm_fault(e.mm, base + (i + 1) * PW_PMD_SIZE, PW_FAULT_WRITE), -ENOMEM);
+			pw_mmap_read_unlock(e.mm);
+			char *after = snap(&e);
+
+			CHECK(strcmp(before, after) == 0);
+			free(before);
+			free(after);
+		}
+		/* A page in an existing PTE table needs one frame: it may still fit. */
+		if (pw_arena_free_frames(e.a) == 1)
+			CHECK_EQ(pw_access(e.mm, NULL, base + 4096, PW_FAULT_WRITE, NULL), 0);
+		CHECK_EQ(pw_munmap(e.mm, base, 1ULL << 30), 0);
+		CHECK_EQ(stats(e.mm).pgtables, 1);
+		CHECK_EQ(stats(e.mm).rss, 0);
+		env_fini(&e);
+	}
+}
+
+TEST(populate_failure_leaves_no_mapping)
+{
+	struct env e;
+	struct pw_vma *vma;
+	char *before, *after;
+
+	env_init(&e, 4, 1 << 20);
+	CHECK_EQ(pw_mmap(e.mm, 0x10000000, 4 * 4096, RW, PF | PW_MAP_POPULATE, NULL), 0);
+	before = snap(&e);
+	/* 300 pages do not fit in 255 frames. */
+	CHECK_EQ(pw_mmap(e.mm, 0x20000000, 300 * 4096, RW, PF | PW_MAP_POPULATE, NULL), -ENOMEM);
+	after = snap(&e);
+	CHECK(strcmp(before, after) == 0);
+	pw_mmap_read_lock(e.mm);
+	vma = pw_find_vma(e.mm, 0x20000000);
+	CHECK(vma == NULL);
+	pw_mmap_read_unlock(e.mm);
+	free(after);
+	/* Not FIXED, a 2 MiB leaf that cannot be had, and not 512 pages either. */
+	CHECK_EQ(pw_mmap(e.mm, 0, PW_PMD_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_HUGE_2M | PW_MAP_POPULATE,
+			 NULL), -ENOMEM);
+	after = snap(&e);
+	CHECK(strcmp(before, after) == 0);
+	free(after);
+	free(before);
+	env_fini(&e);
+}
+
+/* ---- munmap and tables ------------------------------------------------------ */
+
+TEST(munmap_frees_empty_tables)
+{
+	for (int levels = 4; levels <= 5; levels++) {
+		struct env e;
+		uint64_t a = 0x0000100000000000ULL, b = a + PW_PMD_SIZE, f1;
+
+		env_init(&e, levels, 16 << 20);
+		CHECK_EQ(stats(e.mm).pgtables, 1);
+		CHECK_EQ(pw_mmap(e.mm, a, 2 * PW_PMD_SIZE, RW, PF, NULL), 0);
+		CHECK_EQ(pw_access(e.mm, NULL, a, PW_FAULT_WRITE, NULL), 0);
+		CHECK_EQ(stats(e.mm).pgtables, (uint64_t)levels); /* root + one table per level below */
+		CHECK_EQ(pw_arena_free_frames(e.a), e.free0 - levels - 1);
+		/* A second PTE table under the same PMD table. */
+		CHECK_EQ(pw_access(e.mm, NULL, b, PW_FAULT_WRITE, NULL), 0);
+		CHECK_EQ(stats(e.mm).pgtables, (uint64_t)levels + 1);
+		f1 = pw_arena_free_frames(e.a);
+		/* Unmapping b's page frees the page and its (now empty) PTE table only. */
+		CHECK_EQ(pw_munmap(e.mm, b, 4096), 0);
+		CHECK_EQ(stats(e.mm).pgtables, (uint64_t)levels);
+		CHECK_EQ(pw_arena_free_frames(e.a), f1 + 2);
+		/* A PTE table that still has an entry stays. */
+		CHECK_EQ(pw_access(e.mm, NULL, a + 4096, 0, NULL), 0);
+		CHECK_EQ(pw_munmap(e.mm, a, 4096), 0);
+		CHECK_EQ(stats(e.mm).pgtables, (uint64_t)levels);
+		CHECK_EQ(stats(e.mm).rss, 1);
+		/* The last page: everything down to the root goes. */
+		CHECK_EQ(pw_munmap(e.mm, a, 2 * PW_PMD_SIZE), 0);
+		CHECK_EQ(stats(e.mm).pgtables, 1);
+		CHECK_EQ(stats(e.mm).rss, 0);
+		CHECK_EQ(stats(e.mm).nr_vmas, 0);
+		CHECK_EQ(pw_arena_free_frames(e.a), e.free0 - 1);
+		env_fini(&e);
+	}
+}
+
+TEST(partial_munmap_splits_2m_leaf)
+{
+	struct env e;
+	struct pw_translation t, t2;
+	uint64_t a = 0x40000000, f0, pg0, phys10;
+
+	env_init(&e, 4, 16 << 20);
+	CHECK_EQ(pw_mmap(e.mm, a, PW_PMD_SIZE, RW, PF | PW_MAP_HUGE_2M | PW_MAP_POPULATE, NULL), 0);
+	REQUIRE_EQ(translate(e.mm, a, &t), 0);
+	REQUIRE_EQ(t.level, 1);
+	phys10 = t.phys + 10 * 4096;
+	CHECK_EQ(stats(e.mm).rss, 512);
+	f0 = pw_arena_free_frames(e.a);
+	pg0 = stats(e.mm).pgtables;
+	/* Three pages out of the middle: a PTE table appears, 3 frames go back. */
+	CHECK_EQ(pw_munmap(e.mm, a + 100 * 4096, 3 * 4096), 0);
+	CHECK_EQ(stats(e.mm).pgtables, pg0 + 1);
+	CHECK_EQ(pw_arena_free_frames(e.a), f0 + 3 - 1);
+	CHECK_EQ(stats(e.mm).rss, 509);
+	CHECK_EQ(stats(e.mm).nr_vmas, 2);
+	/* The rest keeps its frames, now through 4 KiB entries. */
+	CHECK_EQ(translate(e.mm, a + 10 * 4096, &t2), 0);
+	CHECK_EQ(t2.level, 0);
+	CHECK_EQ(t2.phys, phys10);
+	CHECK(t2.writable && t2.user && !t2.exec);
+	CHECK_EQ(translate(e.mm, a + 101 * 4096, &t2), -ENOENT);
+	CHECK_EQ(translate(e.mm, a + 103 * 4096, &t2), 0);
+	CHECK_EQ(t2.phys, t.phys + 103 * 4096);
+	/* Unmapping the rest returns all frames and the tables. */
+	CHECK_EQ(pw_munmap(e.mm, a, PW_PMD_SIZE), 0);
+	CHECK_EQ(stats(e.mm).rss, 0);
+	CHECK_EQ(stats(e.mm).pgtables, 1);
+	CHECK_EQ(pw_arena_free_frames(e.a), e.free0 - 1);
+	env_fini(&e);
+}
+
+TEST(partial_munmap_splits_1g_leaf)
+{
+	struct env e;
+	struct pw_translation t;
+	uint64_t a = 0x40000000, f0, pg0;
+
+	env_init(&e, 5, 3ULL << 30);
+	CHECK_EQ(pw_mmap(e.mm, a, PW_PUD_SIZE, RW, PF | PW_MAP_HUGE_1G, NULL), 0);
+	CHECK_EQ(pw_access(e.mm, NULL, a, PW_FAULT_WRITE, NULL), 0);
+	REQUIRE_EQ(translate(e.mm, a + 5 * PW_PMD_SIZE, &t), 0);
+	REQUIRE_EQ(t.level, 2);
+	f0 = pw_arena_free_frames(e.a);
+	pg0 = stats(e.mm).pgtables;
+	/* One page: 1 GiB -> 512 x 2 MiB (a PMD table) -> one of them to PTEs. */
+	CHECK_EQ(pw_munmap(e.mm, a + 5 * PW_PMD_SIZE + 4096, 4096), 0);
+	CHECK_EQ(stats(e.mm).pgtables, pg0 + 2);
+	CHECK_EQ(pw_arena_free_frames(e.a), f0 + 1 - 2);
+	CHECK_EQ(stats(e.mm).rss, (1u << 18) - 1);
+	CHECK_EQ(translate(e.mm, a + 6 * PW_PMD_SIZE, &t), 0);
+	CHECK_EQ(t.level, 1);
+	CHECK_EQ(translate(e.mm, a + 5 * PW_PMD_SIZE, &t), 0);
+	CHECK_EQ(t.level, 0);
+	/* mprotect of one 2 MiB piece keeps it a 2 MiB leaf, read-only. */
+	CHECK_EQ(pw_mprotect(e.mm, a + 8 * PW_PMD_SIZE, PW_PMD_SIZE, PW_PROT_READ), 0);
+	CHECK_EQ(translate(e.mm, a + 8 * PW_PMD_SIZE, &t), 0);
+	CHECK_EQ(t.level, 1);
+	CHECK(!t.writable);
+	env_fini(&e);
+}
+
+/* ---- pw_access() against SDM 4.6 ------------------------------------------ */
+
+#define U_RW 0x10000000ULL   /* user RW, NX */
+#define U_RO 0x10001000ULL   /* user read-only */
+#define U_RX 0x10002000ULL   /* user read + exec */
+#define S_RW 0x20000000ULL   /* supervisor RW */
+#define S_RO 0x20001000ULL   /* supervisor read-only */
+#define S_RX 0x20002000ULL   /* supervisor read + exec */
+#define LAZY 0x30000000ULL   /* mapped, never touched */
+
+static void access_env(struct env *e)
+{
+	env_init(e, 4, 16 << 20);
+	CHECK_EQ(pw_mmap(e->mm, U_RW, 4096, RW, PF | PW_MAP_POPULATE, NULL), 0);
+	CHECK_EQ(pw_mmap(e->mm, U_RO, 4096, PW_PROT_READ, PF | PW_MAP_POPULATE, NULL), 0);
+	CHECK_EQ(pw_mmap(e->mm, U_RX, 4096, PW_PROT_READ | PW_PROT_EXEC, PF | PW_MAP_POPULATE, NULL), 0);
+	CHECK_EQ(pw_mmap(e->mm, S_RW, 4096, RW, PF | PW_MAP_SUPERVISOR | PW_MAP_POPULATE, NULL), 0);
+	CHECK_EQ(pw_mmap(e->mm, S_RO, 4096, PW_PROT_READ, PF | PW_MAP_SUPERVISOR | PW_MAP_POPULATE, NULL), 0);
+	CHECK_EQ(pw_mmap(e->mm, S_RX, 4096, PW_PROT_READ | PW_PROT_EXEC,
+			 PF | PW_MAP_SUPERVISOR | PW_MAP_POPULATE, NULL), 0);
+	CHECK_EQ(pw_mmap(e->mm, LAZY, 4096, RW, PF, NULL), 0);
+}
+
+/* Raw access: 0 when it succeeds, F(error code) when it faults. */
+#define F(err) ((err) | 0x80000000u)
+static uint32_t raw(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, unsigned kind)
+{
+	struct pw_access_result r;
+	int ret = pw_access(mm, cpu, addr, kind | PW_ACCESS_NOFAULT, &r);
+
+	if (ret == 0)
+		return r.nr_faults ? 0xbad : 0;
+	if (ret != -EFAULT || r.nr_faults != 1)
+		return 0xdead;
+	return F(r.pf_error);
+}
+
+#define W PW_FAULT_WRITE
+#define X PW_FAULT_EXEC
+#define US PW_FAULT_USER
+
+TEST(access_user_supervisor_rw_nx)
+{
+	struct env e;
+	struct pw_cpu cpu = PW_CPU_DEFAULT;
+
+	access_env(&e);
+	/* User mode. */
+	CHECK_EQ(raw(e.mm, &cpu, U_RW, US), 0);
+	CHECK_EQ(raw(e.mm, &cpu, U_RW, US | W), 0);
+	CHECK_EQ(raw(e.mm, &cpu, U_RW, US | X), F(PW_PF_P | PW_PF_U | PW_PF_I));	/* NX */
+	CHECK_EQ(raw(e.mm, &cpu, U_RO, US | W), F(PW_PF_P | PW_PF_U | PW_PF_W));	/* read-only */
+	CHECK_EQ(raw(e.mm, &cpu, U_RX, US | X), 0);
+	CHECK_EQ(raw(e.mm, &cpu, S_RW, US), F(PW_PF_P | PW_PF_U));			/* supervisor page */
+	CHECK_EQ(raw(e.mm, &cpu, S_RW, US | W), F(PW_PF_P | PW_PF_U | PW_PF_W));
+	CHECK_EQ(raw(e.mm, &cpu, S_RX, US | X), F(PW_PF_P | PW_PF_U | PW_PF_I));
+	/* Supervisor mode, CR0.WP on: read-only is read-only for everyone. */
+	CHECK_EQ(raw(e.mm, &cpu, S_RW, W), 0);
+	CHECK_EQ(raw(e.mm, &cpu, S_RO, W), F(PW_PF_P | PW_PF_W));
+	CHECK_EQ(raw(e.mm, &cpu, U_RO, W), F(PW_PF_P | PW_PF_W));
+	CHECK_EQ(raw(e.mm, &cpu, S_RW, X), F(PW_PF_P | PW_PF_I));			/* NX */
+	CHECK_EQ(raw(e.mm, &cpu, S_RX, X), 0);
+	CHECK_EQ(raw(e.mm, &cpu, U_RW, 0), 0);					/* no SMAP */
+	CHECK_EQ(raw(e.mm, &cpu, U_RX, X), 0);					/* no SMEP */
+	/* CR0.WP off: supervisor writes ignore R/W; user writes do not. */
+	cpu.wp = false;
+	CHECK_EQ(raw(e.mm, &cpu, S_RO, W), 0);
+	CHECK_EQ(raw(e.mm, &cpu, U_RO, W), 0);
+	CHECK_EQ(raw(e.mm, &cpu, U_RO, US | W), F(PW_PF_P | PW_PF_U | PW_PF_W));
+	env_fini(&e);
+}
+
+TEST(access_smep_smap)
+{
+	struct env e;
+	struct pw_cpu cpu = PW_CPU_DEFAULT;
+
+	access_env(&e);
+	cpu.smep = true;
+	CHECK_EQ(raw(e.mm, &cpu, U_RX, X), F(PW_PF_P | PW_PF_I));	/* supervisor fetch from a user page */
+	CHECK_EQ(raw(e.mm, &cpu, S_RX, X), 0);
+	CHECK_EQ(raw(e.mm, &cpu, U_RX, US | X), 0);		/* user fetches are not affected */
+	CHECK_EQ(raw(e.mm, &cpu, U_RW, 0), 0);			/* SMEP is about fetches only */
+	cpu.smep = false;
+	cpu.smap = true;
+	CHECK_EQ(raw(e.mm, &cpu, U_RW, 0), F(PW_PF_P));		/* supervisor read of a user page */
+	CHECK_EQ(raw(e.mm, &cpu, U_RW, W), F(PW_PF_P | PW_PF_W));
+	CHECK_EQ(raw(e.mm, &cpu, S_RW, W), 0);			/* supervisor pages are fine */
+	CHECK_EQ(raw(e.mm, &cpu, U_RW, US | W), 0);		/* user accesses are not affected */
+	CHECK_EQ(raw(e.mm, &cpu, U_RX, X), 0);			/* fetches: SMEP's business */
+	cpu.ac = true;						/* EFLAGS.AC: SMAP off for data */
+	CHECK_EQ(raw(e.mm, &cpu, U_RW, 0), 0);
+	CHECK_EQ(raw(e.mm, &cpu, U_RW, W), 0);
+	CHECK_EQ(raw(e.mm, &cpu, U_RO, W), F(PW_PF_P | PW_PF_W));	/* but WP still applies */
+	env_fini(&e);
+}
+
+/* Entry of @addr at @level, read from the arena. */
+static uint64_t *entry_at(struct pw_mm *mm, uint64_t addr, int level)
+{
+	uint64_t pfn = pw_mm_root(mm), *e = NULL;
+
+	for (int l = pw_mm_paging(mm)->levels - 1; l >= level; l--) {
+		e = (uint64_t *)pw_frame_ptr(pw_mm_arena(mm), pfn) + pw_index(l, addr);
+		pfn = pw_entry_pfn(l, *e, 46);
+	}
+	return e;
+}
+
+TEST(access_reserved_and_not_present)
+{
+	struct env e;
+	struct pw_access_result r;
+	struct pw_translation t;
+	uint64_t *pte, *pmd, old;
+
+	access_env(&e);
+	/* Not present: P clear in the error code; NOFAULT leaves it unmapped. */
+	CHECK_EQ(raw(e.mm, NULL, LAZY, US), F(PW_PF_U));
+	CHECK_EQ(raw(e.mm, NULL, LAZY, US | W), F(PW_PF_U | PW_PF_W));
+	CHECK_EQ(raw(e.mm, NULL, 0x50000000, 0), F(0));	/* no VMA, still just "not present" */
+	CHECK_EQ(translate(e.mm, LAZY, &t), -ENOENT);
+	/* Without NOFAULT the handler resolves it: one fault, then success. */
+	CHECK_EQ(pw_access(e.mm, NULL, LAZY, US | W, &r), 0);
+	CHECK_EQ(r.nr_faults, 1);
+	CHECK_EQ(r.pf_error, PW_PF_U | PW_PF_W);
+	CHECK_EQ(translate(e.mm, LAZY, &t), 0);
+	CHECK_EQ(r.phys, t.phys);
+	/* A reserved bit in the PTE: RSVD | P, and no handler can fix it. */
+	pw_mmap_read_lock(e.mm);
+	pte = entry_at(e.mm, U_RW, 0);
+	pmd = entry_at(e.mm, U_RW, 1);
+	pw_mmap_read_unlock(e.mm);
+	old = *pte;
+	*pte |= 1ULL << 51;
+	CHECK_EQ(raw(e.mm, NULL, U_RW, US), F(PW_PF_P | PW_PF_RSVD | PW_PF_U));
+	CHECK_EQ(pw_access(e.mm, NULL, U_RW, US | W, &r), -EFAULT);
+	CHECK_EQ(r.pf_error, PW_PF_P | PW_PF_RSVD | PW_PF_U | PW_PF_W);
+	CHECK_EQ(r.nr_faults, 1);
+	CHECK_EQ(translate(e.mm, U_RW, &t), -EIO);
+	*pte = old;
+	/* In an upper entry: the same, even though the leaf is fine. */
+	old = *pmd;
+	*pmd |= 1ULL << 47;
+	CHECK_EQ(raw(e.mm, NULL, U_RO, 0), F(PW_PF_P | PW_PF_RSVD));
+	*pmd = old | PW_PS | (1ULL << 13); /* a 2 MiB leaf with bit 13 set: reserved */
+	CHECK_EQ(raw(e.mm, NULL, U_RO, 0), F(PW_PF_P | PW_PF_RSVD));
+	*pmd = old;
+	CHECK_EQ(raw(e.mm, NULL, U_RO, US), 0);
+	/* NX with EFER.NXE: covered above; non-canonical is a #GP, not a #PF. */
+	CHECK_EQ(pw_access(e.mm, NULL, 0x0000800000000000ULL, 0, &r), -ERANGE);
+	env_fini(&e);
+}
+
+TEST(access_sets_accessed_and_dirty)
+{
+	struct env e;
+	uint64_t *ent[4];
+
+	access_env(&e);
+	pw_mmap_read_lock(e.mm);
+	for (int l = 0; l < 4; l++)
+		ent[l] = entry_at(e.mm, U_RW, l);
+	pw_mmap_read_unlock(e.mm);
+	for (int l = 0; l < 4; l++)
+		*ent[l] &= ~(PW_A | PW_D);
+	/* A read: A on every level used, no D anywhere. */
+	CHECK_EQ(raw(e.mm, NULL, U_RW, US), 0);
+	for (int l = 0; l < 4; l++) {
+		CHECK(*ent[l] & PW_A);
+		CHECK(!(*ent[l] & PW_D));
+	}
+	/* A write: D on the leaf only. */
+	CHECK_EQ(raw(e.mm, NULL, U_RW, US | W), 0);
+	CHECK(*ent[0] & PW_D);
+	for (int l = 1; l < 4; l++)
+		CHECK(!(*ent[l] & PW_D));
+	/* A faulting access sets nothing. */
+	for (int l = 0; l < 4; l++)
+		*ent[l] &= ~(PW_A | PW_D);
+	CHECK_EQ(raw(e.mm, NULL, U_RW, US | X), F(PW_PF_P | PW_PF_U | PW_PF_I));
+	for (int l = 0; l < 4; l++)
+		CHECK(!(*ent[l] & (PW_A | PW_D)));
+	/* A 2 MiB leaf: A and D land on the PMD leaf. */
+	CHECK_EQ(pw_mmap(e.mm, 0x40000000, PW_PMD_SIZE, RW, PF | PW_MAP_HUGE_2M | PW_MAP_POPULATE, NULL), 0);
+	pw_mmap_read_lock(e.mm);
+	ent[1] = entry_at(e.mm, 0x40000000, 1);
+	pw_mmap_read_unlock(e.mm);
+	REQUIRE(pw_entry_leaf(1, *ent[1]));
+	*ent[1] &= ~(PW_A | PW_D);
+	CHECK_EQ(raw(e.mm, NULL, 0x40000000 + 77 * 4096, US), 0);
+	CHECK((*ent[1] & (PW_A | PW_D)) == PW_A);
+	CHECK_EQ(raw(e.mm, NULL, 0x40000000 + 78 * 4096, US | W), 0);
+	CHECK(*ent[1] & PW_D);
+	env_fini(&e);
+}
+
+int main(void)
+{
+	tap_start();
+	RUN(full_arena_failed_fault_leaves_no_trace);
+	RUN(populate_failure_leaves_no_mapping);
+	RUN(munmap_frees_empty_tables);
+	RUN(partial_munmap_splits_2m_leaf);
+	RUN(partial_munmap_splits_1g_leaf);
+	RUN(access_user_supervisor_rw_nx);
+	RUN(access_smep_smap);
+	RUN(access_reserved_and_not_present);
+	RUN(access_sets_accessed_and_dirty);
+	return tap_done();
+}
