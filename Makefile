@@ -37,10 +37,11 @@ CLI      := $(B)/pagewalk
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 TSAN_TESTS := $(TSAN_SRC:tests/%.c=$(B)/tests-tsan/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+FUZZ     := $(B)/fuzz/fuzz_image
 
 LIBS := -pthread -lzstd
 
-.PHONY: all run test bench install clean headers-check
+.PHONY: all run test bench install clean headers-check fuzz
 all: $(STATIC) $(SHARED) $(CLI) $(TESTS) $(TSAN_TESTS) $(BENCHES) headers-check
 
 $(B)/obj/%.o: src/%.c
@@ -92,8 +93,24 @@ run: $(CLI)
 	./$(CLI) demo
 
 # Runs every test binary; tests/run.sh prints TAP per binary and the closing line.
-test: $(TESTS) $(TSAN_TESTS) $(CLI)
-	@sh tests/run.sh $(TESTS) -- $(TSAN_TESTS)
+# tests/fuzz/smoke.sh is a few seconds of the image fuzzer, counted as one TAP line.
+test: $(TESTS) $(TSAN_TESTS) $(CLI) $(FUZZ)
+	@sh tests/run.sh $(TESTS) tests/fuzz/smoke.sh -- $(TSAN_TESTS)
+
+# The libFuzzer target over memory-image bytes (clang; tools/deps.sh installs it).
+# Library sources are compiled into it with the fuzzer's instrumentation.
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 300
+$(FUZZ): tests/fuzz/fuzz_image.c $(LIB_SRC) $(HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=gnu17 -g -O1 -DPW_DEBUG -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all -Iinclude -Isrc -o $@ tests/fuzz/fuzz_image.c $(LIB_SRC) $(LIBS)
+
+# A long fuzzing run (FUZZ_TIME seconds), keeping its corpus in build/fuzz/corpus.
+fuzz: $(FUZZ)
+	@mkdir -p $(B)/fuzz/corpus
+	./$(FUZZ) -max_total_time=$(FUZZ_TIME) -max_len=16384 -rss_limit_mb=4096 \
+		-artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus tests/fuzz/seeds
 
 bench: $(BENCHES)
 	@for b in $(BENCHES); do ./$$b || exit 1; done
