@@ -21,6 +21,10 @@ struct pw_arena {
 	uint64_t nr_frames;
 	bool owns_mem;
 	struct pw_frame *meta;
+	/* order + 1 of the free block a frame heads, else 0. Only touched under
+	 * @lock, so that merging buddies never reads the metadata of frames
+	 * their owners are writing. */
+	uint8_t *free_order;
 	pthread_mutex_t lock;
 	uint64_t free_head[PW_MAX_ORDER + 1];
 	uint64_t nr_free;
@@ -38,6 +42,7 @@ static void list_add(struct pw_arena *a, unsigned order, uint64_t pfn)
 	a->free_head[order] = pfn;
 	f->order = order;
 	f->flags |= PW_FRAME_FREE;
+	a->free_order[pfn] = (uint8_t)(order + 1);
 }
 
 static void list_del(struct pw_arena *a, unsigned order, uint64_t pfn)
@@ -51,6 +56,7 @@ static void list_del(struct pw_arena *a, unsigned order, uint64_t pfn)
 	if (f->next != NIL)
 		a->meta[f->next].prev = f->prev;
 	f->flags &= ~PW_FRAME_FREE;
+	a->free_order[pfn] = 0;
 }
 
 /* Put [pfn, pfn + 2^order) on the free lists, merging with free buddies. */
@@ -62,7 +68,7 @@ static void free_block(struct pw_arena *a, uint64_t pfn, unsigned order)
 
 		if (buddy + (1ULL << order) > a->nr_frames)
 			break;
-		if (!(a->meta[buddy].flags & PW_FRAME_FREE) || a->meta[buddy].order != order)
+		if (a->free_order[buddy] != order + 1)
 			break;
 		list_del(a, order, buddy);
 		pfn &= ~(1ULL << order);
@@ -81,6 +87,12 @@ static int arena_init(struct pw_arena *a, uint8_t *mem, uint64_t bytes, bool zer
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (a->meta == MAP_FAILED)
 		return -ENOMEM;
+	a->free_order = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			     -1, 0);
+	if (a->free_order == MAP_FAILED) {
+		munmap(a->meta, n * sizeof(*a->meta));
+		return -ENOMEM;
+	}
 	a->mem = mem;
 	a->nr_frames = n;
 	a->phys = (struct pw_phys){ .direct = mem, .nr_direct = n, .map = NULL, .priv = a };
@@ -160,6 +172,7 @@ PW_API void pw_arena_destroy(struct pw_arena *a)
 	if (!a)
 		return;
 	munmap(a->meta, a->nr_frames * sizeof(*a->meta));
+	munmap(a->free_order, a->nr_frames);
 	if (a->owns_mem)
 		munmap(a->mem, a->nr_frames << PW_PAGE_SHIFT);
 	pthread_mutex_destroy(&a->lock);

@@ -316,10 +316,15 @@ static inline uint64_t pw_leaf_to_pte(int level, uint64_t v, uint64_t addr, unsi
 	return (pfn << PW_PAGE_SHIFT) | flags;
 }
 
-/** pw_entry_read() - read an entry once, atomically (READ_ONCE). */
+/**
+ * pw_entry_read() - read an entry once, atomically (READ_ONCE). It is an
+ * acquire load (a plain load on x86-64): a table published by
+ * pw_entry_write() is seen initialised by whoever follows the entry to it,
+ * also walkers that hold no lock excluding the fault that published it.
+ */
 static inline uint64_t pw_entry_read(const uint64_t *p)
 {
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 
 /** pw_entry_write() - write an entry once, atomically, publishing prior writes. */

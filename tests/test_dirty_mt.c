@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Description: dirty tracking under concurrency: writer threads with their
+ * own TLBs write a shared file mapping in two address spaces while rounds
+ * of write-protect / clean-record run; no write may be lost and nothing
+ * unwritten may be recorded.
+ */
+#include <pthread.h>
+
+#include <pagewalk/dirty.h>
+#include <pagewalk/file.h>
+#include <pagewalk/mm.h>
+#include <pagewalk/tlb.h>
+
+#include "../tests/tap.h"
+
+#define PG 4096ULL
+#define NPAGES 256
+#define NWRITERS 3
+#define NWRITES 3000
+
+static struct pw_mm *mms[2];
+static uint64_t addrs[2];
+static uint8_t written[NPAGES]; /* atomic */
+static int write_errors;	/* atomic */
+
+struct writer {
+	pthread_t t;
+	int id;
+	uint64_t rng;
+};
+
+static uint64_t next_rand(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dULL;
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	int m = w->id & 1;
+	struct pw_tlb *tlb;
+	struct pw_cpu cpu = PW_CPU_DEFAULT;
+
+	if (pw_tlb_create(mms[m], 64, &tlb))
+		abort();
+	cpu.tlb = tlb;
+	for (int i = 0; i < NWRITES; i++) {
+		uint64_t p = next_rand(&w->rng) % NPAGES;
+		struct pw_access_result r;
+
+		/* logged before the store: a recorded page was always logged */
+		__atomic_store_n(&written[p], 1, __ATOMIC_SEQ_CST);
+		if (pw_access(mms[m], &cpu, addrs[m] + p * PG, PW_FAULT_WRITE | PW_FAULT_USER, &r))
+			__atomic_fetch_add(&write_errors, 1, __ATOMIC_RELAXED);
+	}
+	pw_tlb_destroy(tlb);
+	return NULL;
+}
+
+TEST(no_write_lost_under_concurrency)
+{
+	struct pw_arena *a;
+	struct pw_file *f;
+	struct writer w[NWRITERS];
+	uint64_t seen[NPAGES / 64] = { 0 };
+	int rounds = 0, bad = 0;
+
+	REQUIRE_EQ(pw_arena_create(32 << 20, &a), 0);
+	REQUIRE_EQ(pw_file_create(a, NPAGES * PG, &f), 0);
+	for (int m = 0; m < 2; m++) {
+		REQUIRE_EQ(pw_mm_create(a, NULL, &mms[m]), 0);
+		REQUIRE_EQ(pw_mmap_file(mms[m], 0, NPAGES * PG, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_SHARED, f, 0,
+					&addrs[m]), 0);
+	}
+	for (int i = 0; i < NWRITERS; i++) {
+		w[i].id = i;
+		w[i].rng = tap_rand() | 1;
+		REQUIRE_EQ(pthread_create(&w[i].t, NULL, writer_main, &w[i]), 0);
+	}
+	for (int done = 0; done < 2; rounds++) {
+		uint64_t bm[NPAGES / 64] = { 0 }, s = 1, e = 0;
+
+		if (done == 0 && rounds >= 20) {
+			for (int i = 0; i < NWRITERS; i++)
+				pthread_join(w[i].t, NULL);
+			done = 1; /* one more round after every writer has finished */
+		} else if (done == 1) {
+			done = 2;
+		}
+		pw_wp_shared_mapping_range(f, 0, NPAGES);
+		pw_clean_record_shared_mapping_range(f, 0, NPAGES, 0, bm, &s, &e);
+		for (int p = 0; p < NPAGES; p++) {
+			if ((bm[p / 64] >> (p % 64) & 1) && !__atomic_load_n(&written[p], __ATOMIC_SEQ_CST))
+				bad++;
+		}
+		for (int i = 0; i < NPAGES / 64; i++)
+			seen[i] |= bm[i];
+	}
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(write_errors, 0);
+	int lost = 0, nwritten = 0;
+	for (int p = 0; p < NPAGES; p++) {
+		nwritten += written[p];
+		if (written[p] && !(seen[p / 64] >> (p % 64) & 1))
+			lost++;
+	}
+	CHECK_EQ(lost, 0);
+	CHECK(nwritten > NPAGES / 2);
+	tap_diag("%d rounds, %d pages written", rounds, nwritten);
+	for (int m = 0; m < 2; m++)
+		pw_mm_destroy(mms[m]);
+	CHECK_EQ(pw_file_destroy(f), 0);
+	pw_arena_destroy(a);
+}
+
+int main(void)
+{
+	tap_start();
+	tap_seed("test_dirty_mt");
+	RUN(no_write_lost_under_concurrency);
+	return tap_done();
+}
