@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <pagewalk/kvm.h>
+#include <pagewalk/notifier.h>
 
 #include "internal.h"
 #include "kvm_agent.h"
@@ -32,8 +33,21 @@ struct pw_kvm {
 	struct kvm_userspace_memory_region slot;
 	bool shadow_mmu;  /* KVM walks guest tables in software (no EPT/NPT) */
 	bool zap_pending; /* drop KVM's shadow tables before the next run */
+	/*
+	 * Flushes asked for (pw_kvm_flush(), the MMU notifier), guarded by
+	 * @pend_lock: the notifier may run on any thread. They are moved to
+	 * the mailbox only while the vCPU is stopped (before KVM_RUN).
+	 */
+	uint32_t pend_lock;
+	bool pend_all;
+	unsigned nr_pend;
+	uint64_t pend[MB_INVLPG_MAX];
+	struct pw_mmu_notifier mn;
+	bool mn_registered;
 	struct pw_kvm_stats stats;
 };
+
+static const struct pw_mmu_notifier_ops kvm_mn_ops;
 
 /* CPUID bits. */
 #define CPUID_80000001_EDX_NX (1u << 20)
@@ -350,7 +364,6 @@ static int zap_shadow(struct pw_kvm *kvm)
 	if (xioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &del) < 0 ||
 	    xioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &kvm->slot) < 0)
 		return -EIO;
-	kvm->zap_pending = false;
 	kvm->stats.shadow_zaps++;
 	return 0;
 }
@@ -423,6 +436,12 @@ PW_API int pw_kvm_create(struct pw_mm *mm, struct pw_kvm **out)
 			pw_munmap(mm, PW_KVM_AREA_START, PW_KVM_AREA_END - PW_KVM_AREA_START);
 		goto fail;
 	}
+	kvm->mn.ops = &kvm_mn_ops;
+	r = pw_mmu_notifier_register(&kvm->mn, mm);
+	if (r) {
+		pw_munmap(mm, PW_KVM_AREA_START, PW_KVM_AREA_END - PW_KVM_AREA_START);
+		goto fail;
+	}
 	close(kvm_fd);
 	*out = kvm;
 	return 0;
@@ -437,6 +456,7 @@ PW_API void pw_kvm_destroy(struct pw_kvm *kvm)
 {
 	if (!kvm)
 		return;
+	pw_mmu_notifier_unregister(&kvm->mn, kvm->mm);
 	kvm_close(kvm);
 	pw_munmap(kvm->mm, PW_KVM_AREA_START, PW_KVM_AREA_END - PW_KVM_AREA_START);
 	free(kvm);
@@ -456,37 +476,72 @@ static uint8_t *mb_entry(struct pw_kvm *kvm, size_t i)
 	return kvm->mbox[1 + off / PW_PAGE_SIZE] + off % PW_PAGE_SIZE;
 }
 
-static void queue_invlpg(struct pw_kvm *kvm, uint64_t va)
+/* Queue a flush of [start, end) (end 0: everything). Context: pend_lock held. */
+static void pend_flush(struct pw_kvm *kvm, uint64_t start, uint64_t end)
 {
-	uint64_t *nr = mb_header(kvm, MB_NR_INVLPG);
+	uint64_t pages;
 
-	if (*mb_header(kvm, MB_FLUSH_ALL))
+	if (kvm->shadow_mmu)
+		kvm->zap_pending = true;
+	start &= PW_PAGE_MASK;
+	if (kvm->pend_all)
 		return;
-	if (*nr >= MB_INVLPG_MAX) {
-		*mb_header(kvm, MB_FLUSH_ALL) = 1;
+	if (!end || end <= start || (pages = (end - start + PW_PAGE_SIZE - 1) >> PW_PAGE_SHIFT) > 64 ||
+	    kvm->nr_pend + pages > MB_INVLPG_MAX) {
+		kvm->pend_all = true;
+		kvm->nr_pend = 0;
 		return;
 	}
-	mb_header(kvm, MB_INVLPG)[*nr] = va;
-	++*nr;
+	for (uint64_t i = 0; i < pages; i++)
+		kvm->pend[kvm->nr_pend++] = start + i * PW_PAGE_SIZE;
 }
 
 PW_API int pw_kvm_flush(struct pw_kvm *kvm, uint64_t start, uint64_t end)
 {
-	uint64_t pages;
-
 	if (!kvm || (end && start > end))
 		return -EINVAL;
-	start &= PW_PAGE_MASK;
-	if (kvm->shadow_mmu)
-		kvm->zap_pending = true;
-	if (!end || (pages = (end - start + PW_PAGE_SIZE - 1) >> PW_PAGE_SHIFT) > 64) {
-		*mb_header(kvm, MB_FLUSH_ALL) = 1;
-		return 0;
-	}
-	for (uint64_t i = 0; i < pages; i++)
-		queue_invlpg(kvm, start + i * PW_PAGE_SIZE);
+	pw_spin_lock(&kvm->pend_lock);
+	pend_flush(kvm, start, end);
+	pw_spin_unlock(&kvm->pend_lock);
 	return 0;
 }
+
+/*
+ * Hand the queued flushes to the guest (it executes them before its next
+ * access) and, on a shadow-paging host, make KVM drop its shadow tables.
+ * Context: the vCPU is stopped.
+ */
+static int deliver_flushes(struct pw_kvm *kvm)
+{
+	uint64_t *all = mb_header(kvm, MB_FLUSH_ALL), *nr = mb_header(kvm, MB_NR_INVLPG);
+	uint64_t *list = mb_header(kvm, MB_INVLPG);
+	bool zap;
+
+	pw_spin_lock(&kvm->pend_lock);
+	if (kvm->pend_all || *nr + kvm->nr_pend > MB_INVLPG_MAX) {
+		*all = 1;
+		*nr = 0;
+	} else if (!*all) {
+		memcpy(list + *nr, kvm->pend, kvm->nr_pend * sizeof(kvm->pend[0]));
+		*nr += kvm->nr_pend;
+	}
+	kvm->pend_all = false;
+	kvm->nr_pend = 0;
+	zap = kvm->zap_pending;
+	kvm->zap_pending = false;
+	pw_spin_unlock(&kvm->pend_lock);
+	return zap ? zap_shadow(kvm) : 0;
+}
+
+/* The MMU notifier: the library flushes its TLB for a range; so does the guest. */
+static void kvm_mn_flush(struct pw_mmu_notifier *mn, struct pw_mm *mm, uint64_t start, uint64_t end)
+{
+	pw_kvm_flush(container_of(mn, struct pw_kvm, mn), start, end);
+}
+
+static const struct pw_mmu_notifier_ops kvm_mn_ops = {
+	.arch_invalidate_secondary_tlbs = kvm_mn_flush,
+};
 
 /* ---- the run loop -------------------------------------------------------- */
 
@@ -538,8 +593,12 @@ static int handle_exception(struct pw_kvm *kvm, struct run_ctx *ctx, uint32_t *d
 		pw_mmap_read_lock(kvm->mm);
 		f.result = pw_handle_mm_fault(kvm->mm, f.cr2, flags);
 		pw_mmap_read_unlock(kvm->mm);
-		if (!f.result)
-			queue_invlpg(kvm, f.cr2);
+		if (!f.result) { /* the fault itself invalidated the page; KVM's shadow may not know */
+			pw_spin_lock(&kvm->pend_lock);
+			if (!kvm->pend_all && kvm->nr_pend < MB_INVLPG_MAX)
+				kvm->pend[kvm->nr_pend++] = f.cr2 & PW_PAGE_MASK;
+			pw_spin_unlock(&kvm->pend_lock);
+		}
 	}
 	ctx->have_last = !f.result;
 	ctx->last_cr2 = f.cr2;
@@ -586,9 +645,7 @@ PW_API int pw_kvm_run(struct pw_kvm *kvm, int cpl, struct pw_kvm_access *acc, si
 	regs.rip = KA_CODE + (uint64_t)(pw_kvm_agent_entry - pw_kvm_agent_start);
 	regs.rsp = KA_KSTACK_TOP;
 	regs.rflags = 0x3002; /* IOPL 3, interrupts off */
-	if (xioctl(kvm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
-		return -EIO;
-	if (kvm->zap_pending && zap_shadow(kvm))
+	if (xioctl(kvm->vcpu_fd, KVM_SET_REGS, &regs) < 0 || deliver_flushes(kvm))
 		return -EIO;
 	kvm->stats.runs++;
 
@@ -617,6 +674,8 @@ PW_API int pw_kvm_run(struct pw_kvm *kvm, int cpl, struct pw_kvm_access *acc, si
 				uint32_t decision = 1;
 
 				r = handle_exception(kvm, &ctx, &decision);
+				if (!r)
+					r = deliver_flushes(kvm);
 				if (r)
 					break;
 				memcpy(data, &decision, 4);

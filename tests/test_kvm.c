@@ -431,16 +431,21 @@ TEST(accessed_dirty_oracle)
 	env_free(&e);
 }
 
-/* TLB: after the library changes a page the guest used, pw_kvm_flush() makes the guest see the change. */
+/*
+ * TLB: the guest caches translations until it flushes. The library's own
+ * changes reach the guest through the MMU notifier (the agent executes the
+ * invlpg / CR3 reload the library's flush asked for); a change made behind
+ * the library's back needs pw_kvm_flush().
+ */
 TEST(tlb_flush_oracle)
 {
 	struct env e;
-	const uint64_t v = 0x20000000;
+	const uint64_t v = 0x20000000, w = 0x20001000;
 	struct pw_translation t1, t2;
 	struct pw_kvm_stats st0, st1;
 	struct pw_kvm_access a;
 	struct pw_kvm_fault f;
-	uint64_t filler;
+	uint64_t filler, *pv, *pw_, sv, sw;
 
 	if (env_init(&e, 64 << 20, 4, false))
 		return;
@@ -450,32 +455,63 @@ TEST(tlb_flush_oracle)
 		CHECK_EQ(run_one(&e, cpl, PW_KVM_READ, v, &a, &f), 0);
 		CHECK_EQ(a.value, 0x1111); /* the guest now caches v -> frame 1 */
 	}
-	/* Move v to another frame: unmap, let a filler take the old frame, map again. */
+	/* 1. Move v to another frame (unmap, a filler takes the old frame, map
+	 * again). No explicit flush: munmap's flush reaches the guest. */
+	pw_kvm_get_stats(e.kvm, &st0);
 	REQUIRE_EQ(pw_munmap(e.mm, v, PW_PAGE_SIZE), 0);
 	REQUIRE_EQ(pw_mmap(e.mm, 0, PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_POPULATE, &filler), 0);
 	REQUIRE_EQ(pw_mmap(e.mm, v, PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_POPULATE, NULL), 0);
 	*(uint64_t *)frame_of(&e, v, &t2) = 0x2222;
 	CHECK(t1.pfn != t2.pfn);
-	pw_kvm_get_stats(e.kvm, &st0);
-	CHECK_EQ(pw_kvm_flush(e.kvm, v, v + PW_PAGE_SIZE), 0);
 	CHECK_EQ(run_one(&e, 0, PW_KVM_READ, v, &a, &f), 0);
 	CHECK_EQ(a.value, 0x2222);
 	pw_kvm_get_stats(e.kvm, &st1);
-	CHECK_EQ(st1.invlpgs, st0.invlpgs + 1); /* the guest executed the invlpg */
+	CHECK(st1.invlpgs + st1.cr3_flushes > st0.invlpgs + st0.cr3_flushes);
 
-	/* Write-protect v after the guest wrote it: the next write must fault (W|P). */
+	/* 2. Write-protect v after the guest wrote it: the next write faults (W|P|U). */
 	CHECK_EQ(run_one(&e, 3, PW_KVM_WRITE, v, &a, &f), 0);
 	REQUIRE_EQ(pw_mprotect(e.mm, v, PW_PAGE_SIZE, PW_PROT_READ), 0);
-	CHECK_EQ(pw_kvm_flush(e.kvm, 0, 0), 0); /* a full flush this time (CR3 reload) */
 	CHECK_EQ(run_one(&e, 3, PW_KVM_WRITE, v, &a, &f), 1);
 	CHECK_EQ(f.error_code, PW_PF_P | PW_PF_W | PW_PF_U);
 	CHECK_EQ(f.result, -EACCES);
 	CHECK_EQ(a.status, PW_KVM_FAILED);
 	pw_kvm_get_stats(e.kvm, &st0);
-	CHECK_EQ(st0.cr3_flushes, st1.cr3_flushes + 1);
-	/* Unmapped: the next read faults (not present) and fails. */
-	REQUIRE_EQ(pw_munmap(e.mm, v, PW_PAGE_SIZE), 0);
+	CHECK(st0.invlpgs + st0.cr3_flushes > st1.invlpgs + st1.cr3_flushes);
+
+	/* 3. Behind the library's back: swap the frames of v and w in their
+	 * PTEs by hand; pw_kvm_flush() (a full flush) makes the guest see it. */
+	REQUIRE_EQ(pw_mmap(e.mm, w, PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_POPULATE, NULL), 0);
+	*(uint64_t *)frame_of(&e, w, NULL) = 0x3333;
+	*(uint64_t *)frame_of(&e, v, NULL) = 0x2222; /* the guest wrote v above */
+	CHECK_EQ(run_one(&e, 0, PW_KVM_READ, v, &a, &f), 0);
+	CHECK_EQ(a.value, 0x2222);
+	CHECK_EQ(run_one(&e, 0, PW_KVM_READ, w, &a, &f), 0);
+	CHECK_EQ(a.value, 0x3333);
+	pv = entry_ptr(&e, v, 0);
+	pw_ = entry_ptr(&e, w, 0);
+	sv = *pv;
+	sw = *pw_;
+	*pv = (sv & ~pw_frame_field_mask(e.caps.maxphyaddr)) | (sw & pw_frame_field_mask(e.caps.maxphyaddr));
+	*pw_ = (sw & ~pw_frame_field_mask(e.caps.maxphyaddr)) | (sv & pw_frame_field_mask(e.caps.maxphyaddr));
+	CHECK_EQ(pw_kvm_flush(e.kvm, 0, 0), 0);
+	CHECK_EQ(run_one(&e, 0, PW_KVM_READ, v, &a, &f), 0);
+	CHECK_EQ(a.value, 0x3333);
+	CHECK_EQ(run_one(&e, 3, PW_KVM_READ, w, &a, &f), 0);
+	CHECK_EQ(a.value, 0x2222);
+	pw_kvm_get_stats(e.kvm, &st1);
+	CHECK_EQ(st1.cr3_flushes, st0.cr3_flushes + 1); /* the guest reloaded CR3 */
+	/* ... and back, with a page flush (invlpg) of each. */
+	*pv = sv;
+	*pw_ = sw;
 	CHECK_EQ(pw_kvm_flush(e.kvm, v, v + PW_PAGE_SIZE), 0);
+	CHECK_EQ(pw_kvm_flush(e.kvm, w, w + PW_PAGE_SIZE), 0);
+	CHECK_EQ(run_one(&e, 0, PW_KVM_READ, v, &a, &f), 0);
+	CHECK_EQ(a.value, 0x2222);
+	pw_kvm_get_stats(e.kvm, &st0);
+	CHECK_EQ(st0.invlpgs, st1.invlpgs + 2);
+
+	/* 4. Unmapped: the next read faults (not present) and fails. */
+	REQUIRE_EQ(pw_munmap(e.mm, v, PW_PAGE_SIZE), 0);
 	CHECK_EQ(run_one(&e, 0, PW_KVM_READ, v, &a, &f), 1);
 	CHECK_EQ(f.error_code, 0);
 	CHECK_EQ(f.result, -EFAULT);

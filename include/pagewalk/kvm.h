@@ -15,11 +15,15 @@
  * lock for read) and resumes the guest, or gives the access up when the
  * fault is a real permission error.
  *
- * TLB: the guest's TLB is only flushed when the guest flushes it. After
- * changing entries of a range the guest may have used, call pw_kvm_flush();
- * the agent executes the flush (invlpg per page, or a CR3 reload for large
- * ranges) before its next access. Pages a fault just resolved are
- * invalidated by the guest without being asked.
+ * TLB: the guest's TLB is only flushed when the guest flushes it.
+ * pw_kvm_create() registers an MMU notifier (pagewalk/notifier.h) on the
+ * mm: whenever the library flushes its TLB for a range
+ * (arch_invalidate_secondary_tlbs), the flush is queued for the guest, and
+ * the agent executes it (invlpg per page, or a CR3 reload for large ranges)
+ * before its next access. So the library's flush batching is checked by
+ * the vCPU's TLB. Entries changed behind the library's back need
+ * pw_kvm_flush(). Pages a fault just resolved are invalidated by the guest
+ * without being asked.
  *
  * Reserved range: pw_kvm_create() maps the agent's GDT, TSS, IDT, code,
  * mailbox and stacks at [PW_KVM_AREA_START, PW_KVM_AREA_END), the last
@@ -91,7 +95,8 @@ int pw_kvm_probe(struct pw_kvm_caps *caps);
  * @out: receives the VM.
  *
  * Maps the reserved range [PW_KVM_AREA_START, PW_KVM_AREA_END) in @mm
- * (populated) and writes the agent into it.
+ * (populated), writes the agent into it, and registers an MMU notifier on
+ * @mm for TLB flushes.
  *
  * Context: takes the mmap lock (do not hold it). May block.
  * Return: 0; -EINVAL (NULL or foreign @mm); -EOPNOTSUPP (no KVM support on
@@ -197,7 +202,8 @@ int pw_kvm_run(struct pw_kvm *kvm, int cpl, struct pw_kvm_access *acc, size_t n,
  * is removed and added again), so that the guest's flush really takes
  * effect; the guest still executes the invlpg / CR3 reload.
  *
- * Context: any thread that owns @kvm (not while pw_kvm_run() runs on another).
+ * Context: any thread; never blocks (takes a spinlock). Flushes queued
+ * while pw_kvm_run() runs reach the guest at its next VM exit.
  * Return: 0, -EINVAL (NULL, or @start above @end).
  */
 int pw_kvm_flush(struct pw_kvm *kvm, uint64_t start, uint64_t end);
