@@ -9,6 +9,8 @@
  * skipped one by one, also under PW_REQUIRE_KVM=1: KVM is present then, it
  * only does not offer the feature (the library's own walker covers them).
  */
+#include <pagewalk/dirty.h>
+#include <pagewalk/file.h>
 #include <pagewalk/kvm.h>
 #include <pagewalk/mm.h>
 
@@ -577,6 +579,92 @@ TEST(translate_oracle)
 	env_free(&e);
 }
 
+/*
+ * Dirty tracking of a shared file mapping, with the D bits the vCPU sets:
+ * 1. clean-record: after a clean, the guest writes a random set of pages
+ *    (no faults: the entries stay writable); the next clean-record returns
+ *    exactly those pages.
+ * 2. write-notify: after write-protecting the range, each guest write to a
+ *    page faults once (W|P), pw_handle_mm_fault makes it writable and
+ *    dirty, and the next clean-record returns exactly the written pages.
+ */
+TEST(dirty_tracking_oracle)
+{
+	enum { NP = 64 };
+	const uint64_t base = 0x30000000;
+	struct pw_kvm_access acc[2 * NP];
+	struct pw_kvm_fault faults[4 * NP];
+	struct pw_file *file = NULL;
+	uint64_t bm[NP / 64], s0, e0;
+	bool want[NP];
+	struct env e;
+	size_t nf;
+
+	if (env_init(&e, 64 << 20, 4, false))
+		return;
+	REQUIRE_EQ(pw_file_create(e.arena, NP * PW_PAGE_SIZE, &file), 0);
+	REQUIRE_EQ(pw_mmap_file(e.mm, base, NP * PW_PAGE_SIZE, RW, PW_MAP_SHARED | PW_MAP_FIXED | PW_MAP_POPULATE,
+				file, 0, NULL), 0);
+	for (int round = 0; round < 4; round++) {
+		bool wp = round >= 2;
+		int n = 0, nw = 0;
+
+		/* Start clean (and, for write-notify, write-protected). */
+		memset(bm, 0, sizeof(bm));
+		s0 = NP, e0 = 0;
+		pw_clean_record_shared_mapping_range(file, 0, NP, 0, bm, &s0, &e0);
+		if (wp)
+			pw_wp_shared_mapping_range(file, 0, NP);
+		for (int i = 0; i < NP; i++) {
+			want[i] = tap_rand() % 3 == 0;
+			if (!want[i])
+				continue;
+			nw++;
+			/* Two writes per page: only the first may fault. */
+			for (int k = 0; k < 2; k++)
+				acc[n++] = (struct pw_kvm_access){ .op = PW_KVM_WRITE,
+								   .addr = base + (uint64_t)i * PW_PAGE_SIZE + 8 * (uint64_t)k,
+								   .value = tap_rand() };
+		}
+		REQUIRE_EQ(pw_kvm_run(e.kvm, round & 1 ? 3 : 0, acc, (size_t)n, faults, 4 * NP, &nf), 0);
+		for (int i = 0; i < n; i++)
+			CHECK_EQ(acc[i].status, PW_KVM_DONE);
+		if (!wp) {
+			CHECK_EQ(nf, 0); /* the D bits are the vCPU's */
+		} else {
+			CHECK_EQ(nf, (size_t)nw); /* one write-notify fault per page */
+			for (size_t i = 0; i < nf && i < 4 * NP; i++) {
+				CHECK_EQ(faults[i].error_code, PW_PF_P | PW_PF_W | (round & 1 ? PW_PF_U : 0));
+				CHECK_EQ(faults[i].result, 0);
+				CHECK_EQ(faults[i].cr2 & 0xfff, 0);
+			}
+		}
+		memset(bm, 0, sizeof(bm));
+		s0 = NP, e0 = 0;
+		CHECK_EQ(pw_clean_record_shared_mapping_range(file, 0, NP, 0, bm, &s0, &e0), (uint64_t)nw);
+		for (int i = 0; i < NP; i++)
+			if (!!(bm[i / 64] & (1ULL << (i % 64))) != want[i]) {
+				tap_diag("round %d: page %d recorded %d, written %d", round, i,
+					 !!(bm[i / 64] & (1ULL << (i % 64))), want[i]);
+				CHECK(false);
+			}
+		/* The data went to the file's pages. */
+		for (int i = 0; i < n; i++) {
+			uint64_t v = 0;
+
+			CHECK_EQ(pw_file_read(file, acc[i].addr - base, &v, 8), 0);
+			CHECK_EQ(v, acc[i].value);
+		}
+		tap_diag("round %d (%s, CPL %d): %d pages written, %zu faults", round,
+			 wp ? "write-notify" : "clean-record", round & 1 ? 3 : 0, nw, nf);
+	}
+	pw_kvm_destroy(e.kvm);
+	e.kvm = NULL;
+	CHECK_EQ(pw_munmap(e.mm, base, NP * PW_PAGE_SIZE), 0);
+	CHECK_EQ(pw_file_destroy(file), 0);
+	env_free(&e);
+}
+
 /* Write a marker through @va in the guest and find it at the frame pw_translate names. */
 static void check_write_lands(struct env *e, uint64_t va, int cpl)
 {
@@ -675,6 +763,7 @@ int main(void)
 	RUN(accessed_dirty_oracle);
 	RUN(tlb_flush_oracle);
 	RUN(translate_oracle);
+	RUN(dirty_tracking_oracle);
 	RUN(huge_1g);
 	RUN(five_level);
 	return tap_done();
