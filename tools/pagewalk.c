@@ -11,6 +11,7 @@ static const struct command commands[] = {
 	{ "demo", "build a representative address space, touch it, walk it, dump it", cmd_demo },
 	{ "ptdump", "dump the page tables of a memory image (Linux, JSON, QEMU formats)", cmd_ptdump },
 	{ "translate", "translate virtual addresses through a memory image's page tables", cmd_translate },
+	{ "dirty-demo", "two address spaces share a file; track the pages threads write", cmd_dirty },
 };
 
 static void usage(FILE *f)
