@@ -13,6 +13,7 @@ int cmd_demo(int argc, char **argv);
 int cmd_ptdump(int argc, char **argv);
 int cmd_translate(int argc, char **argv);
 int cmd_dirty(int argc, char **argv);
+int cmd_kvm(int argc, char **argv);
 
 /* Memory-image options shared by ptdump and translate (cmd_ptdump.c). */
 #include <stdbool.h>

@@ -12,6 +12,7 @@ static const struct command commands[] = {
 	{ "ptdump", "dump the page tables of a memory image (Linux, JSON, QEMU formats)", cmd_ptdump },
 	{ "translate", "translate virtual addresses through a memory image's page tables", cmd_translate },
 	{ "dirty-demo", "two address spaces share a file; track the pages threads write", cmd_dirty },
+	{ "kvm-demo", "run a KVM vCPU on the tables: faults it takes, pages it dirties", cmd_kvm },
 };
 
 static void usage(FILE *f)
