@@ -459,6 +459,85 @@ TEST(access_sets_accessed_and_dirty)
 	env_fini(&e);
 }
 
+TEST(access_protection_keys)
+{
+	struct pw_paging cfg = PW_PAGING_DEFAULT;
+	struct pw_arena *a;
+	struct pw_mm *mm;
+	struct pw_cpu cpu = PW_CPU_DEFAULT;
+	uint64_t *pte;
+
+	cfg.pke = true;
+	REQUIRE_EQ(pw_arena_create(16 << 20, &a), 0);
+	REQUIRE_EQ(pw_mm_create(a, &cfg, &mm), 0);
+	CHECK_EQ(pw_mmap(mm, U_RW, 4096, RW | PW_PROT_EXEC, PF | PW_MAP_POPULATE, NULL), 0);
+	CHECK_EQ(pw_mmap(mm, S_RW, 4096, RW, PF | PW_MAP_SUPERVISOR | PW_MAP_POPULATE, NULL), 0);
+	pw_mmap_read_lock(mm);
+	pte = entry_at(mm, U_RW, 0);
+	*pte |= 5ULL << PW_PKEY_SHIFT; /* key 5 */
+	*entry_at(mm, S_RW, 0) |= 5ULL << PW_PKEY_SHIFT;
+	pw_mmap_read_unlock(mm);
+	CHECK_EQ(raw(mm, &cpu, U_RW, US | W), 0);			/* PKRU 0: all allowed */
+	cpu.pkru = 1u << 10;						/* AD for key 5 */
+	CHECK_EQ(raw(mm, &cpu, U_RW, US), F(PW_PF_P | PW_PF_PK | PW_PF_U));
+	CHECK_EQ(raw(mm, &cpu, U_RW, 0), F(PW_PF_P | PW_PF_PK));	/* supervisor data access too */
+	CHECK_EQ(raw(mm, &cpu, U_RW, US | X), 0);			/* not fetches */
+	CHECK_EQ(raw(mm, &cpu, S_RW, W), 0);				/* not supervisor pages */
+	cpu.pkru = 2u << 10;						/* WD for key 5 */
+	CHECK_EQ(raw(mm, &cpu, U_RW, US), 0);
+	CHECK_EQ(raw(mm, &cpu, U_RW, US | W), F(PW_PF_P | PW_PF_PK | PW_PF_U | PW_PF_W));
+	CHECK_EQ(raw(mm, &cpu, U_RW, W), F(PW_PF_P | PW_PF_PK | PW_PF_W)); /* CR0.WP on */
+	cpu.wp = false;
+	CHECK_EQ(raw(mm, &cpu, U_RW, W), 0);				/* WD binds supervisors only with WP */
+	cpu.pkru = 3u << 8;						/* another key's bits */
+	CHECK_EQ(raw(mm, &cpu, U_RW, US | W), 0);
+	pw_mm_destroy(mm);
+	pw_arena_destroy(a);
+}
+
+TEST(vma_split_merge_and_placement)
+{
+	struct env e;
+	struct pw_translation t;
+	uint64_t addr = 0, b = 0x10000000;
+
+	env_init(&e, 4, 64 << 20);
+	/* Adjacent mappings of one kind merge. */
+	CHECK_EQ(pw_mmap(e.mm, b, 4 * 4096, RW, PF, NULL), 0);
+	CHECK_EQ(pw_mmap(e.mm, b + 4 * 4096, 4 * 4096, RW, PF, NULL), 0);
+	CHECK_EQ(stats(e.mm).nr_vmas, 1);
+	CHECK_EQ(pw_mmap(e.mm, b + 8 * 4096, 4 * 4096, PW_PROT_READ, PF, NULL), 0);
+	CHECK_EQ(stats(e.mm).nr_vmas, 2);
+	/* mprotect splits, and merges back when the flags match again. */
+	CHECK_EQ(pw_mprotect(e.mm, b + 4096, 4096, PW_PROT_READ), 0);
+	CHECK_EQ(stats(e.mm).nr_vmas, 4);
+	CHECK_EQ(pw_mprotect(e.mm, b + 4096, 4096, RW), 0);
+	CHECK_EQ(stats(e.mm).nr_vmas, 2);
+	CHECK_EQ(pw_mprotect(e.mm, b, 12 * 4096, PW_PROT_READ), 0);
+	CHECK_EQ(stats(e.mm).nr_vmas, 1);
+	CHECK_EQ(stats(e.mm).mapped, 12 * 4096);
+	/* munmap rounds the length up to whole pages and splits. */
+	CHECK_EQ(pw_munmap(e.mm, b + 4 * 4096, 1), 0);
+	CHECK_EQ(stats(e.mm).nr_vmas, 2);
+	CHECK_EQ(stats(e.mm).mapped, 11 * 4096);
+	/* Without FIXED: a huge mapping gets an aligned address and huge leaves. */
+	CHECK_EQ(pw_mmap(e.mm, 0, 2 * PW_PMD_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_HUGE_2M | PW_MAP_POPULATE,
+			 &addr), 0);
+	CHECK_EQ(addr & (PW_PMD_SIZE - 1), 0);
+	CHECK_EQ(translate(e.mm, addr + PW_PMD_SIZE + 4096, &t), 0);
+	CHECK_EQ(t.level, 1);
+	/* A hint that is free is taken; one that is not is searched upward from. */
+	CHECK_EQ(pw_mmap(e.mm, 0x20000000, 4096, RW, PW_MAP_PRIVATE, &addr), 0);
+	CHECK_EQ(addr, 0x20000000);
+	CHECK_EQ(pw_mmap(e.mm, 0x20000000, 4096, RW, PW_MAP_PRIVATE, &addr), 0);
+	CHECK(addr != 0x20000000);
+	CHECK_EQ(pw_mmap(e.mm, b + 4 * 4096, 4096, PW_PROT_READ, PW_MAP_PRIVATE, &addr), 0);
+	CHECK_EQ(addr, b + 4 * 4096); /* the hole left by munmap */
+	/* The refilled hole merges both neighbours; the two hinted pages merged too. */
+	CHECK_EQ(stats(e.mm).nr_vmas, 3);
+	env_fini(&e);
+}
+
 int main(void)
 {
 	tap_start();
@@ -471,5 +550,7 @@ int main(void)
 	RUN(access_smep_smap);
 	RUN(access_reserved_and_not_present);
 	RUN(access_sets_accessed_and_dirty);
+	RUN(access_protection_keys);
+	RUN(vma_split_merge_and_placement);
 	return tap_done();
 }
