@@ -22,6 +22,7 @@
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 struct pw_kvm {
@@ -590,9 +591,14 @@ static int handle_exception(struct pw_kvm *kvm, struct run_ctx *ctx, uint32_t *d
 			flags |= PW_FAULT_EXEC;
 		if (f.error_code & PW_PF_U)
 			flags |= PW_FAULT_USER;
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		pw_mmap_read_lock(kvm->mm);
 		f.result = pw_handle_mm_fault(kvm->mm, f.cr2, flags);
 		pw_mmap_read_unlock(kvm->mm);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		kvm->stats.fault_ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
 		if (!f.result) { /* the fault itself invalidated the page; KVM's shadow may not know */
 			pw_spin_lock(&kvm->pend_lock);
 			if (!kvm->pend_all && kvm->nr_pend < MB_INVLPG_MAX)

@@ -225,6 +225,8 @@ int pw_kvm_translate(struct pw_kvm *kvm, uint64_t addr, uint64_t *phys);
  * @runs: pw_kvm_run() calls.
  * @exits: KVM_RUN returns (VM exits seen by the host).
  * @faults: exceptions the guest reported.
+ * @fault_ns: host time spent in pw_handle_mm_fault() (with the mmap lock
+ *            taken and released), in nanoseconds.
  * @cr3_flushes: CR3 reloads the guest agent executed.
  * @invlpgs: invlpg instructions the guest agent executed.
  * @shadow_zaps: times pw_kvm_flush() made KVM drop its shadow page tables
@@ -235,6 +237,7 @@ struct pw_kvm_stats {
 	uint64_t runs;
 	uint64_t exits;
 	uint64_t faults;
+	uint64_t fault_ns;
 	uint64_t cr3_flushes;
 	uint64_t invlpgs;
 	uint64_t shadow_zaps;
