@@ -234,6 +234,8 @@ static void compare_all(int levels)
 		{ b0 + PW_PUD_SIZE + 4096, b0 + PW_PUD_SIZE + 5 * PW_PMD_SIZE - 4096 }, /* unaligned */
 		{ b0 + 4096 * 3, b0 + 4096 * 7 },	 /* inside the 1 GiB leaf */
 		{ pw_high_half_start(levels), 0 },	 /* the upper half only */
+		{ pw_low_half_end(levels) - PW_PMD_SIZE, pw_high_half_start(levels) + PW_PMD_SIZE }, /* across the gap */
+		{ pw_high_half_start(levels) + 4096, pw_high_half_start(levels) + 3 * PW_PUD_SIZE },
 	};
 
 	fix_init(&f, levels);

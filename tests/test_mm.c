@@ -538,6 +538,53 @@ TEST(vma_split_merge_and_placement)
 	env_fini(&e);
 }
 
+/* mprotect takes write permission away at once and gives it back lazily, on a write fault. */
+TEST(write_permission_comes_back_on_fault)
+{
+	struct env e;
+	struct pw_translation t, t2;
+	struct pw_access_result r;
+	uint64_t small = 0x10000000, huge = 0x40000000;
+
+	env_init(&e, 4, 16 << 20);
+	CHECK_EQ(pw_mmap(e.mm, small, 4 * 4096, RW, PF | PW_MAP_POPULATE, NULL), 0);
+	CHECK_EQ(pw_mmap(e.mm, huge, PW_PMD_SIZE, RW, PF | PW_MAP_HUGE_2M | PW_MAP_POPULATE, NULL), 0);
+	for (int i = 0; i < 2; i++) {
+		uint64_t a = i ? huge + 5 * 4096 : small + 4096, len = i ? PW_PMD_SIZE : 4 * 4096;
+		uint64_t start = i ? huge : small;
+
+		REQUIRE_EQ(translate(e.mm, a, &t), 0);
+		CHECK(t.writable);
+		CHECK_EQ(pw_mprotect(e.mm, start, len, PW_PROT_READ), 0);
+		CHECK_EQ(translate(e.mm, a, &t2), 0);
+		CHECK(!t2.writable);
+		CHECK_EQ(t2.phys, t.phys);
+		CHECK_EQ(raw(e.mm, NULL, a, US | W), F(PW_PF_P | PW_PF_U | PW_PF_W));
+		CHECK_EQ(pw_mprotect(e.mm, start, len, RW), 0);
+		CHECK_EQ(translate(e.mm, a, &t2), 0);
+		CHECK(!t2.writable); /* not granted by mprotect */
+		/* A read does not need it; a write faults once and gets it back in place. */
+		CHECK_EQ(raw(e.mm, NULL, a, US), 0);
+		CHECK_EQ(pw_access(e.mm, NULL, a, US | W, &r), 0);
+		CHECK_EQ(r.nr_faults, 1);
+		CHECK_EQ(r.phys, t.phys);
+		CHECK_EQ(translate(e.mm, a, &t2), 0);
+		CHECK(t2.writable && (t2.entry & PW_D));
+		CHECK_EQ(t2.level, i);
+	}
+	/* PROT_NONE and back: the frame is kept, the page is not present meanwhile. */
+	CHECK_EQ(translate(e.mm, small, &t), 0);
+	CHECK_EQ(pw_mprotect(e.mm, small, 4096, PW_PROT_NONE), 0);
+	CHECK_EQ(translate(e.mm, small, &t2), -ENOENT);
+	CHECK(t2.entry & PW_SW_PROTNONE);
+	CHECK_EQ(pw_access(e.mm, NULL, small, US, &r), -EFAULT);
+	CHECK_EQ(stats(e.mm).rss, 4 + 512);
+	CHECK_EQ(pw_mprotect(e.mm, small, 4096, PW_PROT_READ), 0);
+	CHECK_EQ(translate(e.mm, small, &t2), 0);
+	CHECK_EQ(t2.phys, t.phys);
+	env_fini(&e);
+}
+
 int main(void)
 {
 	tap_start();
@@ -552,5 +599,6 @@ int main(void)
 	RUN(access_sets_accessed_and_dirty);
 	RUN(access_protection_keys);
 	RUN(vma_split_merge_and_placement);
+	RUN(write_permission_comes_back_on_fault);
 	return tap_done();
 }
