@@ -70,7 +70,8 @@ static void *fault_thread(void *arg)
 			__atomic_store_n(&sh->touched[page], 1, __ATOMIC_RELAXED);
 		/* The churning range: may be unmapped right now. */
 		if (i % 4 == 0) {
-			ret = pw_access(sh->mm, NULL, CHURN + (r % (CHURN_LEN >> 12) << 12), PW_FAULT_USER, NULL);
+			ret = pw_access(sh->mm, NULL, CHURN + (r % (CHURN_LEN >> 12) << 12),
+					(r & 1 ? PW_FAULT_WRITE : 0) | PW_FAULT_USER, NULL);
 			if (ret && ret != -EFAULT)
 				__atomic_fetch_add(&sh->fault_errors, 1, __ATOMIC_RELAXED);
 		}
@@ -144,16 +145,22 @@ static void *map_thread(void *arg)
 
 		if (off + len > CHURN_LEN)
 			len = CHURN_LEN - off;
-		if (r & 1)
+		if ((r & 0x31) == 0x11) /* now and then 2 MiB leaves, later cut by munmap */
+			ret = pw_mmap(sh->mm, CHURN + (off & ~(PW_PMD_SIZE - 1)), PW_PMD_SIZE,
+				      PW_PROT_READ | PW_PROT_WRITE,
+				      PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_HUGE_2M | PW_MAP_POPULATE, NULL);
+		else if (r & 1)
 			ret = pw_mmap(sh->mm, CHURN + off, len, PW_PROT_READ | PW_PROT_WRITE,
 				      PW_MAP_PRIVATE | PW_MAP_FIXED | ((r & 2) ? PW_MAP_POPULATE : 0), NULL);
 		else
 			ret = pw_munmap(sh->mm, CHURN + off, len);
 		if (ret)
 			__atomic_fetch_add(&sh->fault_errors, 1, __ATOMIC_RELAXED);
-		if ((r & 7) == 4)
-			ret = pw_mprotect(sh->mm, CHURN + off, len, PW_PROT_READ);
-		(void)ret; /* may hit a hole: -ENOMEM is fine */
+		if ((r & 0x41) == 0x41 && len > 4096) /* just mapped: protect its first page(s) */
+			ret = pw_mprotect(sh->mm, CHURN + off, len / 2 & ~4095ULL,
+					  (r & 8) ? PW_PROT_NONE : PW_PROT_READ);
+		if ((r & 0x41) == 0x41 && ret)
+			__atomic_fetch_add(&sh->fault_errors, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
 }
@@ -166,7 +173,7 @@ TEST(fault_walk_map_concurrently)
 	pthread_t ft[NFAULTERS], wt, mt;
 	struct pw_walk_state st;
 	struct pw_mm_stats stats;
-	uint64_t free0, present = 0, tables = 1, missing = 0;
+	uint64_t free0, present = 0, protnone = 0, tables = 1, missing = 0;
 
 	REQUIRE(sh);
 	REQUIRE_EQ(pw_arena_create(256 << 20, &a), 0);
@@ -194,13 +201,22 @@ TEST(fault_walk_map_concurrently)
 	CHECK(sh->walks > 0);
 	tap_diag("%" PRIu64 " walks ran alongside the faults", sh->walks);
 
+	/* Leave some PROT_NONE pages behind, so that the counts below include them. */
+	CHECK_EQ(pw_mmap(sh->mm, CHURN, 8 * 4096, PW_PROT_READ, PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_POPULATE,
+			 NULL), 0);
+	CHECK_EQ(pw_mprotect(sh->mm, CHURN + 4096, 2 * 4096, PW_PROT_NONE), 0);
+
 	/* Counters agree with the tables. */
 	pw_mmap_read_lock(sh->mm);
-	pw_for_each_entry(&st, sh->mm, 0, 0, PW_WALK_TABLES | PW_WALK_ALL_SIZES) {
+	pw_for_each_entry(&st, sh->mm, 0, 0, PW_WALK_HOLES | PW_WALK_TABLES | PW_WALK_ALL_SIZES) {
 		if (st.type == PW_STEP_TABLE)
 			tables++;
-		else
+		else if (st.type == PW_STEP_LEAF)
 			present += (st.end - st.start) >> 12;
+		else if (st.reason == PW_HOLE_NOT_PRESENT) /* PROT_NONE: keeps its frame */
+			protnone += (st.end - st.start) >> 12;
+		else if (st.reason != PW_HOLE_EMPTY && st.reason != PW_HOLE_NONCANONICAL)
+			missing++;
 	}
 	for (uint64_t p = 0; p < (STABLE_LEN >> 12); p++) {
 		struct pw_translation t;
@@ -211,10 +227,12 @@ TEST(fault_walk_map_concurrently)
 	}
 	pw_mmap_read_unlock(sh->mm);
 	pw_mm_get_stats(sh->mm, &stats);
-	tap_diag("%" PRIu64 " pages present, %" PRIu64 " tables", present, tables);
+	tap_diag("%" PRIu64 " pages present, %" PRIu64 " PROT_NONE, %" PRIu64 " tables", present, protnone,
+		 tables);
 	CHECK(present >= 512);
 	CHECK_EQ(missing, 0);
-	CHECK_EQ(stats.rss, present);
+	CHECK(protnone >= 2);
+	CHECK_EQ(stats.rss, present + protnone);
 	CHECK_EQ(stats.pgtables, tables);
 	/* No frame lost or doubly used: free + mapped + tables = everything but frame 0. */
 	CHECK_EQ(pw_arena_free_frames(a) + stats.rss + stats.pgtables, pw_arena_nr_frames(a) - 1);
