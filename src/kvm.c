@@ -44,7 +44,6 @@ struct pw_kvm {
 	unsigned nr_pend;
 	uint64_t pend[MB_INVLPG_MAX];
 	struct pw_mmu_notifier mn;
-	bool mn_registered;
 	struct pw_kvm_stats stats;
 };
 
@@ -215,6 +214,19 @@ static void write_sys_page(uint8_t *sys)
 		idt[2 * v] = idt_gate_lo(stubs + 16 * v, 0);
 		idt[2 * v + 1] = (stubs + 16 * v) >> 32;
 	}
+}
+
+/* Is the reserved range free? */
+static bool area_free(struct pw_mm *mm)
+{
+	struct pw_vma *vma;
+	bool busy;
+
+	pw_mmap_read_lock(mm);
+	vma = pw_find_vma(mm, PW_KVM_AREA_START);
+	busy = vma && vma->vm_start < PW_KVM_AREA_END;
+	pw_mmap_read_unlock(mm);
+	return !busy;
 }
 
 static int map_area(struct pw_mm *mm, uint8_t **mbox)
@@ -430,11 +442,13 @@ PW_API int pw_kvm_create(struct pw_mm *mm, struct pw_kvm **out)
 	r = setup_vcpu(kvm, kvm_fd);
 	if (r)
 		goto fail;
+	r = -EEXIST;
+	if (!area_free(mm))
+		goto fail;
 	r = map_area(mm, kvm->mbox);
 	if (r) {
-		/* Undo whatever part of the range we mapped (FIXED_NOREPLACE kept others'). */
-		if (r != -EEXIST)
-			pw_munmap(mm, PW_KVM_AREA_START, PW_KVM_AREA_END - PW_KVM_AREA_START);
+		/* The range was free: undo whatever part of it we mapped. */
+		pw_munmap(mm, PW_KVM_AREA_START, PW_KVM_AREA_END - PW_KVM_AREA_START);
 		goto fail;
 	}
 	kvm->mn.ops = &kvm_mn_ops;
@@ -693,15 +707,6 @@ PW_API int pw_kvm_run(struct pw_kvm *kvm, int cpl, struct pw_kvm_access *acc, si
 		if (run->exit_reason == KVM_EXIT_HLT && done)
 			break;
 		r = -EIO; /* shutdown (triple fault), entry failure, internal error */
-		if (getenv("PW_KVM_DEBUG")) {
-			struct kvm_regs rg;
-			struct kvm_sregs sr;
-
-			xioctl(kvm->vcpu_fd, KVM_GET_REGS, &rg);
-			xioctl(kvm->vcpu_fd, KVM_GET_SREGS, &sr);
-			fprintf(stderr, "pw_kvm: exit %u rip %llx rsp %llx cr2 %llx cs %x port %x dir %d\n",
-				run->exit_reason, rg.rip, rg.rsp, sr.cr2, sr.cs.selector, run->io.port, run->io.direction);
-		}
 		break;
 	}
 

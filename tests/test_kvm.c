@@ -754,6 +754,59 @@ TEST(five_level)
 	env_free(&e);
 }
 
+/* Bad input gives a clear -errno and changes nothing; destroy leaves the mm as it was. */
+TEST(bad_input)
+{
+	struct pw_kvm_access a = { .op = PW_KVM_READ, .addr = 0x1000 };
+	struct pw_paging cfg;
+	struct pw_mm_stats s0, s1;
+	struct pw_mm *mm2 = NULL;
+	struct pw_kvm *k2 = NULL;
+	uint64_t free0, gpa;
+	struct env e;
+
+	if (env_init(&e, 64 << 20, 4, false))
+		return;
+	CHECK_EQ(pw_kvm_create(NULL, &k2), -EINVAL);
+	CHECK_EQ(pw_kvm_create(e.mm, NULL), -EINVAL);
+	CHECK_EQ(pw_kvm_create(e.mm, &k2), -EEXIST); /* the reserved range is taken */
+	CHECK(k2 == NULL);
+	CHECK_EQ(pw_kvm_run(e.kvm, 1, &a, 1, NULL, 0, NULL), -EINVAL);
+	CHECK_EQ(pw_kvm_run(e.kvm, 0, NULL, 1, NULL, 0, NULL), -EINVAL);
+	CHECK_EQ(pw_kvm_run(e.kvm, 0, &a, PW_KVM_MAX_ACCESSES + 1, NULL, 0, NULL), -E2BIG);
+	a.op = 7;
+	CHECK_EQ(pw_kvm_run(e.kvm, 0, &a, 1, NULL, 0, NULL), -EINVAL);
+	CHECK_EQ(pw_kvm_run(NULL, 0, NULL, 0, NULL, 0, NULL), -EINVAL);
+	CHECK_EQ(pw_kvm_flush(e.kvm, 0x2000, 0x1000), -EINVAL);
+	CHECK_EQ(pw_kvm_flush(NULL, 0, 0), -EINVAL);
+	CHECK_EQ(pw_kvm_translate(e.kvm, 0x1000, NULL), -EINVAL);
+	CHECK_EQ(pw_kvm_translate(e.kvm, 0x1000, &gpa), -ENOENT);
+	CHECK_EQ(pw_kvm_run(e.kvm, 3, NULL, 0, NULL, 0, NULL), 0); /* still works */
+	/* Destroy unmaps the reserved range and gives its frames back. */
+	pw_kvm_destroy(e.kvm);
+	e.kvm = NULL;
+	pw_mm_get_stats(e.mm, &s0);
+	CHECK_EQ(s0.nr_vmas, 0);
+	CHECK_EQ(s0.rss, 0);
+	free0 = pw_arena_free_frames(e.arena);
+	/* A paging mode the vCPU does not run: refused, mm untouched. */
+	cfg = *pw_mm_paging(e.mm);
+	cfg.maxphyaddr = (uint8_t)(e.caps.maxphyaddr - 1);
+	REQUIRE_EQ(pw_mm_create(e.arena, &cfg, &mm2), 0);
+	CHECK_EQ(pw_kvm_create(mm2, &k2), -EOPNOTSUPP);
+	pw_mm_get_stats(mm2, &s1);
+	CHECK_EQ(s1.nr_vmas, 0);
+	pw_mm_destroy(mm2);
+	/* Something in the reserved range: -EEXIST, nothing else mapped. */
+	REQUIRE_EQ(pw_mmap(e.mm, PW_KVM_AREA_END - PW_PAGE_SIZE, PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED, NULL), 0);
+	CHECK_EQ(pw_kvm_create(e.mm, &k2), -EEXIST);
+	pw_mm_get_stats(e.mm, &s1);
+	CHECK_EQ(s1.nr_vmas, 1);
+	CHECK_EQ(pw_munmap(e.mm, PW_KVM_AREA_END - PW_PAGE_SIZE, PW_PAGE_SIZE), 0);
+	CHECK_EQ(pw_arena_free_frames(e.arena), free0);
+	env_free(&e);
+}
+
 int main(void)
 {
 	tap_start();
@@ -766,5 +819,6 @@ int main(void)
 	RUN(dirty_tracking_oracle);
 	RUN(huge_1g);
 	RUN(five_level);
+	RUN(bad_input);
 	return tap_done();
 }
