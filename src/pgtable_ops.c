@@ -89,13 +89,19 @@ int pw_split_huge(struct pw_mm *mm, uint64_t *entry, int level)
 		if (!(v & PW_P))
 			t[i] &= ~PW_P;
 	}
+	pw_spin_lock(&mm->page_table_lock);
+	if (pw_entry_read(entry) != v) {
+		/* Someone else split or changed it first: theirs stands. */
+		pw_spin_unlock(&mm->page_table_lock);
+		pw_frame_free(mm->arena, pfn, 0);
+		return 0;
+	}
 	if (pw_frame_meta(mm->arena, base >> PW_PAGE_SHIFT))
 		pw_frame_split(mm->arena, base >> PW_PAGE_SHIFT, 9 * (unsigned)level,
 			       9 * (unsigned)lower);
-	__atomic_fetch_add(&mm->nr_pgtables, 1, __ATOMIC_RELAXED);
-	pw_spin_lock(&mm->page_table_lock);
 	pw_entry_write(entry, pw_mk_table(pfn, PW_TABLE_FLAGS));
 	pw_spin_unlock(&mm->page_table_lock);
+	__atomic_fetch_add(&mm->nr_pgtables, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -172,10 +178,25 @@ static void modify_level(struct modify *m, int level, uint64_t pfn, uint64_t add
 		}
 		modify_level(m, level - 1, pw_table_pfn(mm, v), addr, next);
 		if (m->free_empty && table_empty(pw_table(mm, pw_table_pfn(mm, v)))) {
+			uint64_t child = pw_table_pfn(mm, v);
+			bool pte_table = level - 1 == PW_LEVEL_PTE;
+
+			/*
+			 * A walker holding only a file's i_mmap lock may be inside
+			 * this PTE table (for a neighbouring VMA) with its lock held:
+			 * unhook the table under that lock. A walker that read the
+			 * parent before we cleared it finds it changed once it gets
+			 * the lock, and reads the parent again (walk.c, iter.c); the
+			 * frame's memory and lock word stay valid in the arena.
+			 */
+			if (pte_table)
+				pw_pte_lock(mm, child);
 			pw_spin_lock(&mm->page_table_lock);
 			pw_entry_write(e, 0);
 			pw_spin_unlock(&mm->page_table_lock);
-			pw_frame_free(mm->arena, pw_table_pfn(mm, v), 0);
+			if (pte_table)
+				pw_pte_unlock(mm, child);
+			pw_frame_free(mm->arena, child, 0);
 			__atomic_fetch_sub(&mm->nr_pgtables, 1, __ATOMIC_RELAXED);
 		}
 	} while (addr = next, addr != end);
