@@ -244,7 +244,8 @@ static int parse_elf(struct pw_image *img, const uint8_t *buf, uint64_t len, uns
 		if (err)
 			return err;
 	}
-	qsort(img->segs, img->nr_segs, sizeof(*img->segs), cmp_seg);
+	if (img->nr_segs > 1)
+		qsort(img->segs, img->nr_segs, sizeof(*img->segs), cmp_seg);
 	for (unsigned i = 1; i < img->nr_segs; i++)
 		if (img->segs[i].paddr - img->segs[i - 1].paddr < img->segs[i - 1].size)
 			return -EBADMSG; /* overlapping segments */
