@@ -104,6 +104,22 @@ static int emit(struct pw_walk_state *st, enum pw_step_type type, enum pw_hole_r
 	st->end = end;
 	st->entry = v;
 	st->ptep = e;
+	st->_fe = st->_fe_end = NULL; /* only a PTE leaf arms the inline path */
+	return 1;
+}
+
+/*
+ * After reporting the PTE at @e, let the inline path in iter.h report the
+ * following present PTEs of this table directly: it may, while nothing is
+ * pending (no huge-leaf pieces, no descent) and no entry limit is counted.
+ */
+static int emit_pte(struct pw_walk_state *st, uint64_t addr, uint64_t v, uint64_t *e)
+{
+	emit(st, PW_STEP_LEAF, PW_HOLE_EMPTY, PW_LEVEL_PTE, addr, addr + PW_PAGE_SIZE, v, e);
+	if (!st->_max_visits && !st->_piece_end && !st->_descend && !st->_done) {
+		st->_fe = e + 1;
+		st->_fe_end = e + 1 + ((st->_lend[PW_LEVEL_PTE] - st->_addr) >> PW_PAGE_SHIFT);
+	}
 	return 1;
 }
 
@@ -252,6 +268,8 @@ static int step(struct pw_walk_state *st)
 			return emit(st, PW_STEP_LEAF, PW_HOLE_EMPTY, L, addr, addr + PW_PAGE_SIZE,
 				    pw_leaf_to_pte(L, v, addr, mm->cfg.maxphyaddr), e);
 		}
+		if (L == PW_LEVEL_PTE)
+			return emit_pte(st, addr, v, e);
 		return emit(st, PW_STEP_LEAF, PW_HOLE_EMPTY, L, addr, next, v, e);
 	}
 nomem:
@@ -264,6 +282,19 @@ PW_API int pw_walk_begin(struct pw_walk_state *st, struct pw_mm *mm, uint64_t st
 			 unsigned flags)
 {
 	return pw_walk_begin_max(st, mm, start, end, flags, 0);
+}
+
+/*
+ * pw_entry_rsvd() of a present PTE is @v & this mask: at level 0 only the
+ * address bits 51:M and, without NXE, bit 63 can be reserved.
+ */
+static uint64_t pte_rsvd_mask(const struct pw_paging *cfg)
+{
+	uint64_t m = cfg->nxe ? 0 : PW_NX;
+
+	if (cfg->maxphyaddr < 52)
+		m |= ((1ULL << 52) - 1) & ~((1ULL << cfg->maxphyaddr) - 1);
+	return m;
 }
 
 PW_API int pw_walk_begin_max(struct pw_walk_state *st, struct pw_mm *mm, uint64_t start,
@@ -286,6 +317,7 @@ PW_API int pw_walk_begin_max(struct pw_walk_state *st, struct pw_mm *mm, uint64_
 	root = pw_root_level(levels);
 	low_end = pw_low_half_end(levels);
 	st->_flags = flags;
+	st->_pte_rsvd = pte_rsvd_mask(&mm->cfg);
 	st->_max_visits = max_entries;
 	if (!mm->arena && !(flags & PW_WALK_ALIASES)) {
 		st->_seen = calloc(1, sizeof(*st->_seen));
@@ -309,18 +341,6 @@ PW_API int pw_walk_begin_max(struct pw_walk_state *st, struct pw_mm *mm, uint64_
 	return step(st);
 }
 
-/*
- * pw_entry_rsvd() of a present PTE is @v & this mask: at level 0 only the
- * address bits 51:M and, without NXE, bit 63 can be reserved.
- */
-static uint64_t pte_rsvd_mask(const struct pw_paging *cfg)
-{
-	uint64_t m = cfg->nxe ? 0 : PW_NX;
-
-	if (cfg->maxphyaddr < 52)
-		m |= ((1ULL << 52) - 1) & ~((1ULL << cfg->maxphyaddr) - 1);
-	return m;
-}
 
 /*
  * The common step inside a PTE table, without step()'s generic machinery:
@@ -346,8 +366,7 @@ static int next_pte(struct pw_walk_state *st)
 			break;
 		PW_BUG_ON(pw_entry_rsvd(&st->_mm->cfg, PW_LEVEL_PTE, v));
 		st->_addr = addr + PW_PAGE_SIZE;
-		return emit(st, PW_STEP_LEAF, PW_HOLE_EMPTY, PW_LEVEL_PTE, addr, addr + PW_PAGE_SIZE,
-			    v, e);
+		return emit_pte(st, addr, v, e);
 	}
 	st->_addr = addr;
 	return step(st);
@@ -375,6 +394,7 @@ PW_API void pw_walk_skip(struct pw_walk_state *st)
 
 PW_API void pw_walk_end(struct pw_walk_state *st)
 {
+	st->_fe = st->_fe_end = NULL;
 	if (st->_mm)
 		finish(st);
 }

@@ -123,6 +123,8 @@ struct pw_walk_state {
 	uint64_t *_tbl[PW_MAX_LEVELS];
 	uint64_t _visits;	     /* entries read so far */
 	uint64_t _max_visits;	     /* 0 = no limit */
+	uint64_t _pte_rsvd;	     /* reserved bits of a present PTE (the inline path) */
+	uint64_t *_fe, *_fe_end;     /* inline path: next PTE to try, end of its run */
 	struct pw_walk_seen *_seen;  /* (frame, level) pairs entered; NULL = no alias check */
 };
 
@@ -188,9 +190,37 @@ static inline int pw_walk_error(const struct pw_walk_state *st)
 }
 
 /** pw_for_each_entry() - loop over every step of a walk. See the top of this file. */
+/*
+ * pw__walk_next_inline() - pw_walk_next() with its commonest case inline:
+ * the step before was a PTE and the next PTE of the same table is present
+ * and well formed. The library arms the cursor (_fe, _fe_end) only when
+ * nothing else is pending; the step is the one pw_walk_next() would give.
+ * Used by the loop macros.
+ */
+static inline int pw__walk_next_inline(struct pw_walk_state *st)
+{
+	uint64_t *e = st->_fe;
+
+	if (e != st->_fe_end) {
+		uint64_t v = pw_entry_read(e);
+
+		if ((v & PW_P) && !(v & st->_pte_rsvd)) {
+			uint64_t a = st->_addr;
+
+			st->start = a;
+			st->end = st->_addr = a + PW_PAGE_SIZE;
+			st->entry = v;
+			st->ptep = e;
+			st->_fe = e + 1;
+			return 1;
+		}
+	}
+	return pw_walk_next(st);
+}
+
 #define pw_for_each_entry(st, mm, start, end, flags)                                   \
 	for (int __pw_more = pw_walk_begin((st), (mm), (start), (end), (flags)); __pw_more > 0; \
-	     __pw_more = pw_walk_next(st))
+	     __pw_more = pw__walk_next_inline(st))
 
 /** pw_for_each_entry_max() - pw_for_each_entry() with pw_walk_begin_max()'s limit. */
 #define pw_for_each_entry_max(st, mm, start, end, flags, max)                           \
