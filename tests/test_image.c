@@ -877,10 +877,30 @@ TEST(hostile_wrong_elf_header)
 	core = build_core(l, 1, &o, &len);
 	CHECK_EQ(pw_image_open_mem(core, len, 0, &img), -EBADMSG);
 	free(core);
+	/* No PT_LOAD at all (a fuzzer find): opens, holds nothing, walks to a hole. */
+	core = build_core(l, 0, &(struct core_opts){ .cr3 = F(1) }, &len);
+	img = NULL;
+	CHECK_EQ(pw_image_open_mem(core, len, 0, &img), 0);
+	if (img) {
+		struct pw_paging cfg;
+		struct pw_mm *mm;
+		struct walk_count c;
+		uint64_t root;
+
+		CHECK_EQ(pw_image_paging(img, 0, &cfg, &root), 0);
+		CHECK_EQ(pw_mm_create_foreign(pw_image_phys(img), &cfg, root, &mm), 0);
+		count_walk(mm, PW_WALK_HOLES, 0, &c);
+		CHECK_EQ(c.steps, 1);
+		CHECK_EQ(c.holes[PW_HOLE_NO_FRAME], 1);
+		pw_mm_destroy(mm);
+		pw_image_close(img);
+	}
+	free(core);
 	/* Raw mode ignores the ELF header. */
 	core = build_core(l, 1, &(struct core_opts){ .cr3 = F(1) }, &len);
 	eh = (Elf64_Ehdr *)core;
 	eh->e_machine = EM_AARCH64;
+	img = NULL;
 	CHECK_EQ(pw_image_open_mem(core, len, PW_IMAGE_RAW, &img), 0);
 	if (img) {
 		struct pw_image_info info;
