@@ -146,6 +146,7 @@ bool pw_vma_can_merge(const struct pw_vma *a, const struct pw_vma *b);
 uint64_t pw_vma_leaf_flags(const struct pw_mm *mm, const struct pw_vma *vma, bool write);
 int pw_split_huge(struct pw_mm *mm, uint64_t *entry, int level); /* leaf -> table */
 int pw_split_huge_at(struct pw_mm *mm, uint64_t addr);		 /* any leaf covering addr */
+int pw_split_huge_edges(struct pw_mm *mm, uint64_t start, uint64_t end); /* both, all or nothing */
 void pw_zap_range(struct pw_mm *mm, uint64_t start, uint64_t end);
 void pw_change_prot_range(struct pw_mm *mm, uint64_t start, uint64_t end,
 			  const struct pw_vma *vma);

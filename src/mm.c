@@ -224,9 +224,7 @@ static int do_munmap(struct pw_mm *mm, uint64_t start, uint64_t end)
 	int ret;
 
 	/* Everything that can fail comes first: splitting leaves and VMAs. */
-	ret = pw_split_huge_at(mm, start);
-	if (!ret)
-		ret = pw_split_huge_at(mm, end);
+	ret = pw_split_huge_edges(mm, start, end);
 	if (!ret)
 		ret = split_at(mm, start);
 	if (!ret)
@@ -403,9 +401,7 @@ PW_API int pw_mprotect(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot)
 		}
 		a = mm->vmas[i]->vm_end;
 	}
-	ret = pw_split_huge_at(mm, addr);
-	if (!ret)
-		ret = pw_split_huge_at(mm, end);
+	ret = pw_split_huge_edges(mm, addr, end);
 	if (!ret)
 		ret = split_at(mm, addr);
 	if (!ret)

@@ -60,6 +60,8 @@ void pw_release_leaf(struct pw_mm *mm, int level, uint64_t v)
 	pw_frame_put(mm->arena, pfn);
 }
 
+static void split_huge_into(struct pw_mm *mm, uint64_t *entry, int level, uint64_t pfn);
+
 /**
  * pw_split_huge() - replace the huge leaf at *@entry (level 1 or 2) by a
  * table of 512 leaves one level down mapping the same frames.
@@ -68,14 +70,23 @@ void pw_release_leaf(struct pw_mm *mm, int level, uint64_t v)
  */
 int pw_split_huge(struct pw_mm *mm, uint64_t *entry, int level)
 {
-	uint64_t v = pw_entry_read(entry), pfn, base, flags, *t;
-	int lower = level - 1;
+	uint64_t pfn;
 	int ret;
 
-	PW_BUG_ON(level < PW_LEVEL_PMD || !(v & PW_PS));
 	ret = pw_frame_alloc(mm->arena, 0, &pfn);
 	if (ret)
 		return ret;
+	split_huge_into(mm, entry, level, pfn);
+	return 0;
+}
+
+/* pw_split_huge() with the new table in frame @pfn (allocated, zeroed); never fails. */
+static void split_huge_into(struct pw_mm *mm, uint64_t *entry, int level, uint64_t pfn)
+{
+	uint64_t v = pw_entry_read(entry), base, flags, *t;
+	int lower = level - 1;
+
+	PW_BUG_ON(level < PW_LEVEL_PMD || !(v & PW_PS));
 	pw_frame_meta(mm->arena, pfn)->flags |= PW_FRAME_PGTABLE;
 	t = pw_table(mm, pfn);
 	base = leaf_addr(mm, level, v);
@@ -94,7 +105,7 @@ int pw_split_huge(struct pw_mm *mm, uint64_t *entry, int level)
 		/* Someone else split or changed it first: theirs stands. */
 		pw_spin_unlock(&mm->page_table_lock);
 		pw_frame_free(mm->arena, pfn, 0);
-		return 0;
+		return;
 	}
 	if (pw_frame_meta(mm->arena, base >> PW_PAGE_SHIFT))
 		pw_frame_split(mm->arena, base >> PW_PAGE_SHIFT, 9 * (unsigned)level,
@@ -102,7 +113,6 @@ int pw_split_huge(struct pw_mm *mm, uint64_t *entry, int level)
 	pw_entry_write(entry, pw_mk_table(pfn, PW_TABLE_FLAGS));
 	pw_spin_unlock(&mm->page_table_lock);
 	__atomic_fetch_add(&mm->nr_pgtables, 1, __ATOMIC_RELAXED);
-	return 0;
 }
 
 /* Split every huge leaf that covers @addr but does not start at it. */
@@ -130,6 +140,95 @@ int pw_split_huge_at(struct pw_mm *mm, uint64_t addr)
 		}
 		pfn = pw_table_pfn(mm, v);
 	}
+	return 0;
+}
+
+/*
+ * The splits pw_split_huge_at(@addr) would make, added to @set as
+ * (level, base) pairs unless already there; returns the new count. A split
+ * at one edge that another edge's split already made is counted once.
+ */
+static int edge_splits(struct pw_mm *mm, uint64_t addr, uint64_t (*set)[2], int n)
+{
+	uint64_t pfn = mm->root_pfn;
+
+	if (!pw_canonical(mm->cfg.levels, addr))
+		return n;
+	for (int level = pw_root_level(mm->cfg.levels); level > PW_LEVEL_PTE; level--) {
+		uint64_t v = pw_entry_read(pw_table(mm, pfn) + pw_index(level, addr));
+
+		if (pw_entry_none(v))
+			return n;
+		if (is_leaf(level, v)) {
+			/* A split leaves @addr in a leaf one level down: split again if needed. */
+			for (int l = level; l > PW_LEVEL_PTE && (addr & ~pw_level_mask(l)); l--) {
+				uint64_t base = addr & pw_level_mask(l);
+				bool dup = false;
+
+				for (int i = 0; i < n; i++)
+					dup |= set[i][0] == (uint64_t)l && set[i][1] == base;
+				if (!dup) {
+					set[n][0] = (uint64_t)l;
+					set[n][1] = base;
+					n++;
+				}
+			}
+			return n;
+		}
+		pfn = pw_table_pfn(mm, v);
+	}
+	return n;
+}
+
+/* pw_split_huge_at() taking the table frames from @pool (never fails). */
+static void split_at_from_pool(struct pw_mm *mm, uint64_t addr, const uint64_t *pool, int *n)
+{
+	uint64_t pfn = mm->root_pfn;
+
+	if (!pw_canonical(mm->cfg.levels, addr))
+		return;
+	for (int level = pw_root_level(mm->cfg.levels); level > PW_LEVEL_PTE; level--) {
+		uint64_t *e = pw_table(mm, pfn) + pw_index(level, addr);
+		uint64_t v = pw_entry_read(e);
+
+		if (pw_entry_none(v))
+			return;
+		if (is_leaf(level, v)) {
+			if (!(addr & ~pw_level_mask(level)))
+				return;
+			PW_BUG_ON(*n == 0);
+			split_huge_into(mm, e, level, pool[--*n]);
+			v = pw_entry_read(e);
+		}
+		pfn = pw_table_pfn(mm, v);
+	}
+}
+
+/*
+ * pw_split_huge_edges() - split the huge leaves straddling @start or @end,
+ * all or nothing: the table frames needed are allocated first, so -ENOMEM
+ * leaves the tables as they were (munmap and mprotect promise that).
+ * Context: mmap lock held for write.
+ * Return: 0, -ENOMEM.
+ */
+int pw_split_huge_edges(struct pw_mm *mm, uint64_t start, uint64_t end)
+{
+	uint64_t set[2 * PW_MAX_LEVELS][2], pool[2 * PW_MAX_LEVELS];
+	int n = edge_splits(mm, end, set, edge_splits(mm, start, set, 0));
+
+	for (int i = 0; i < n; i++) {
+		int ret = pw_frame_alloc(mm->arena, 0, &pool[i]);
+
+		if (ret) {
+			while (i--)
+				pw_frame_free(mm->arena, pool[i], 0);
+			return ret;
+		}
+	}
+	split_at_from_pool(mm, start, pool, &n);
+	split_at_from_pool(mm, end, pool, &n);
+	while (n--) /* none left unless a split was lost to a concurrent one */
+		pw_frame_free(mm->arena, pool[n], 0);
 	return 0;
 }
 

@@ -585,6 +585,73 @@ TEST(write_permission_comes_back_on_fault)
 	env_fini(&e);
 }
 
+/*
+ * munmap and mprotect that need more table frames than the arena has fail
+ * with -ENOMEM and change nothing, not even the split of the first edge;
+ * with exactly enough frames they succeed.
+ */
+TEST(failed_split_leaves_no_trace)
+{
+	static const struct { int levels; uint64_t off, len; int need; } cases[] = {
+		{ 4, 4096, PW_PMD_SIZE, 2 },			/* two 2 MiB leaves, one edge each */
+		{ 5, PW_PMD_SIZE - 4096, 2 * 4096, 2 },
+		{ 4, 4096, 4096, 1 },				/* both edges in one leaf: one split */
+		{ 5, 8192, PW_PMD_SIZE + 4096, 2 },
+	};
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		for (int op = 0; op < 2; op++) {
+			struct env e;
+			uint64_t base = 0x40000000, hold[4], start = base + cases[c].off, len = cases[c].len;
+			int nhold = 0;
+			char *before, *after;
+
+			env_init(&e, cases[c].levels, 16 << 20);
+			CHECK_EQ(pw_mmap(e.mm, base, 2 * PW_PMD_SIZE, RW,
+					 PF | PW_MAP_HUGE_2M | PW_MAP_POPULATE, NULL), 0);
+			/* Leave one frame too few. */
+			while (pw_arena_free_frames(e.a) > (uint64_t)cases[c].need - 1) {
+				uint64_t p;
+
+				REQUIRE_EQ(pw_frame_alloc(e.a, 0, &p), 0);
+				if (nhold < 4)
+					hold[nhold++] = p;
+			}
+			before = snap(&e);
+			if (op)
+				CHECK_EQ(pw_mprotect(e.mm, start, len, PW_PROT_READ), -ENOMEM);
+			else
+				CHECK_EQ(pw_munmap(e.mm, start, len), -ENOMEM);
+			after = snap(&e);
+			if (strcmp(before, after)) {
+				tap_diag("case %zu op %d: the failed call changed the address space", c, op);
+				CHECK(!"changed");
+			}
+			free(before);
+			free(after);
+			/* One more frame: now it works. */
+			REQUIRE(nhold > 0);
+			pw_frame_free(e.a, hold[--nhold], 0);
+			if (op)
+				CHECK_EQ(pw_mprotect(e.mm, start, len, PW_PROT_READ), 0);
+			else
+				CHECK_EQ(pw_munmap(e.mm, start, len), 0);
+			CHECK_EQ(stats(e.mm).pgtables, 3 + (cases[c].levels == 5) + (uint64_t)cases[c].need);
+			/* The frames taken by hand go back before the leak check. */
+			pw_mm_destroy(e.mm);
+			for (uint64_t p = 1; p < pw_arena_nr_frames(e.a); p++) {
+				struct pw_frame *f = pw_frame_meta(e.a, p);
+
+				if (!(f->flags & (PW_FRAME_FREE | PW_FRAME_TAIL)) && f->refcount == 1 &&
+				    !(f->flags & PW_FRAME_HEAD))
+					pw_frame_free(e.a, p, 0);
+			}
+			CHECK_EQ(pw_arena_free_frames(e.a), e.free0);
+			pw_arena_destroy(e.a);
+		}
+	}
+}
+
 int main(void)
 {
 	tap_start();
@@ -600,5 +667,6 @@ int main(void)
 	RUN(access_protection_keys);
 	RUN(vma_split_merge_and_placement);
 	RUN(write_permission_comes_back_on_fault);
+	RUN(failed_split_leaves_no_trace);
 	return tap_done();
 }
