@@ -57,7 +57,7 @@ static int run_writes(struct pw_kvm *kvm, uint64_t base, size_t n, size_t *nf)
 {
 	for (size_t i = 0; i < n; i++)
 		acc[i] = (struct pw_kvm_access){ .op = PW_KVM_WRITE, .addr = base + i * 4096, .value = i };
-	return pw_kvm_run(kvm, 3, acc, n, NULL, 0, nf);
+	return pw_kvm_run(kvm, 0, 3, acc, n, NULL, 0, nf);
 }
 
 int main(int argc, char **argv)
@@ -100,12 +100,12 @@ int main(int argc, char **argv)
 	for (int i = 0; i < reps; i++) {
 		double t0 = now(), t1, t2, t3;
 
-		if ((r = pw_kvm_create(mm, &kvm))) {
+		if ((r = pw_kvm_create(mm, 1, &kvm))) {
 			printf("bench_kvm: creating the VM failed (%s): nothing measured\n", strerror(-r));
 			return 0;
 		}
 		t1 = now();
-		r = pw_kvm_run(kvm, 0, NULL, 0, NULL, 0, NULL);
+		r = pw_kvm_run(kvm, 0, 0, NULL, 0, NULL, 0, NULL);
 		t2 = now();
 		pw_kvm_destroy(kvm);
 		t3 = now();
@@ -119,19 +119,19 @@ int main(int argc, char **argv)
 	}
 
 	/* One VM for the rest. */
-	if (pw_kvm_create(mm, &kvm))
+	if (pw_kvm_create(mm, 1, &kvm))
 		return 1;
 	const uint64_t heap = 0x100000000ULL;
 	if (pw_mmap(mm, heap, (uint64_t)reps * NW * 4096, PW_PROT_READ | PW_PROT_WRITE,
 		    PW_MAP_PRIVATE | PW_MAP_FIXED, NULL))
 		return 1;
-	pw_kvm_run(kvm, 3, NULL, 0, NULL, 0, NULL);
+	pw_kvm_run(kvm, 0, 3, NULL, 0, NULL, 0, NULL);
 	for (int i = 0; i < reps; i++) {
 		uint64_t base = heap + (uint64_t)i * NW * 4096;
 		double t0, t1, t2, t3, t4, t5;
 
 		t0 = now();
-		pw_kvm_run(kvm, 3, NULL, 0, NULL, 0, NULL);
+		pw_kvm_run(kvm, 0, 3, NULL, 0, NULL, 0, NULL);
 		t1 = now();
 		r = run_writes(kvm, base, NW, &nf); /* first touch: NW faults */
 		t2 = now();
@@ -147,14 +147,14 @@ int main(int argc, char **argv)
 		}
 		pw_kvm_flush(kvm, 0, 0);
 		t4 = now();
-		pw_kvm_run(kvm, 3, NULL, 0, NULL, 0, NULL);
+		pw_kvm_run(kvm, 0, 3, NULL, 0, NULL, 0, NULL);
 		t5 = now();
 		t_empty[i] = t1 - t0;
 		t_fault[i] = t2 - t1;
 		t_mapped[i] = t3 - t2;
 		t_zap[i] = t5 - t4;
 	}
-	pw_kvm_get_stats(kvm, &st);
+	pw_kvm_get_stats(kvm, -1, &st);
 
 	double empty = median(t_empty, reps), fault = median(t_fault, reps), mapped = median(t_mapped, reps);
 

@@ -25,26 +25,41 @@
 #include <time.h>
 #include <unistd.h>
 
-struct pw_kvm {
-	struct pw_mm *mm;
-	int vm_fd, vcpu_fd;
+/* One vCPU: its fd, its kvm_run, its mailbox and the flushes queued for it. */
+struct kvm_vcpu {
+	int fd;
+	unsigned id;
 	struct kvm_run *run;
-	size_t run_size;
 	uint8_t *mbox[KA_MBOX_PAGES]; /* host addresses of the mailbox pages */
-	struct kvm_userspace_memory_region slot;
-	bool shadow_mmu;  /* KVM walks guest tables in software (no EPT/NPT) */
-	bool zap_pending; /* drop KVM's shadow tables before the next run */
-	/*
-	 * Flushes asked for (pw_kvm_flush(), the MMU notifier), guarded by
-	 * @pend_lock: the notifier may run on any thread. They are moved to
-	 * the mailbox only while the vCPU is stopped (before KVM_RUN).
-	 */
-	uint32_t pend_lock;
+	/* Flushes asked for, guarded by the VM's pend_lock; moved to the
+	 * mailbox only while this vCPU is stopped (before KVM_RUN). */
 	bool pend_all;
 	unsigned nr_pend;
 	uint64_t pend[MB_INVLPG_MAX];
-	struct pw_mmu_notifier mn;
 	struct pw_kvm_stats stats;
+};
+
+struct pw_kvm {
+	struct pw_mm *mm;
+	int vm_fd;
+	size_t run_size;
+	unsigned nr_vcpus;
+	struct kvm_vcpu *vcpu;
+	struct kvm_userspace_memory_region slot;
+	bool shadow_mmu; /* KVM walks guest tables in software (no EPT/NPT) */
+	/*
+	 * @pend_lock (a spinlock: the notifier may run on any thread, with
+	 * page-table locks held) guards every vCPU's queue and @zap_pending
+	 * (drop KVM's shadow tables before the next entry of any vCPU).
+	 */
+	uint32_t pend_lock;
+	bool zap_pending;
+	/*
+	 * Held for read around each KVM_RUN, for write while the memory slot
+	 * is replaced (a vCPU running then would see guest memory vanish).
+	 */
+	pthread_rwlock_t run_lock;
+	struct pw_mmu_notifier mn;
 };
 
 static const struct pw_mmu_notifier_ops kvm_mn_ops;
@@ -159,13 +174,27 @@ struct area_part {
 	bool supervisor;
 };
 
-static const struct area_part area_parts[] = {
-	{ KA_SYS, 1, PW_PROT_READ | PW_PROT_WRITE, true },
-	{ KA_CODE, 1, PW_PROT_READ | PW_PROT_WRITE, false }, /* made R+X once written */
-	{ KA_MBOX, KA_MBOX_PAGES, PW_PROT_READ | PW_PROT_WRITE, false },
-	{ KA_USTACK, 4, PW_PROT_READ | PW_PROT_WRITE, false },
-	{ KA_KSTACK, 4, PW_PROT_READ | PW_PROT_WRITE, true },
-};
+#define RW_ (PW_PROT_READ | PW_PROT_WRITE)
+
+/* Part @i of the range for @nr_vcpus vCPUs; false past the last one. */
+static bool area_part(unsigned nr_vcpus, unsigned i, struct area_part *a)
+{
+	unsigned v = (i - 2) / 3;
+
+	if (i == 0)
+		*a = (struct area_part){ KA_SYS, 1, RW_, true };
+	else if (i == 1)
+		*a = (struct area_part){ KA_CODE, 1, RW_, false }; /* made R+X once written */
+	else if (v >= nr_vcpus)
+		return false;
+	else if ((i - 2) % 3 == 0)
+		*a = (struct area_part){ KA_MBOX(v), KA_MBOX_PAGES, RW_, false };
+	else if ((i - 2) % 3 == 1)
+		*a = (struct area_part){ KA_USTACK(v), 4, RW_, false };
+	else
+		*a = (struct area_part){ KA_KSTACK(v), 4, RW_, true };
+	return true;
+}
 
 /* Host address of the (populated) page at @va of the reserved range. */
 static uint8_t *area_page(struct pw_mm *mm, uint64_t va)
@@ -187,13 +216,11 @@ static uint64_t idt_gate_lo(uint64_t handler, unsigned dpl)
 	       ((uint64_t)(0x8e | (dpl << 5)) << 40) | (((handler >> 16) & 0xffff) << 48);
 }
 
-/* GDT, TSS and IDT in the system page. */
-static void write_sys_page(uint8_t *sys)
+/* GDT, the vCPUs' TSSs and the IDT in the system page. */
+static void write_sys_page(uint8_t *sys, unsigned nr_vcpus)
 {
 	uint64_t *gdt = (uint64_t *)(sys + (KA_GDT - KA_SYS));
 	uint64_t *idt = (uint64_t *)(sys + (KA_IDT - KA_SYS));
-	uint8_t *tss = sys + (KA_TSS - KA_SYS);
-	uint64_t tss_va = KA_TSS, rsp0 = KA_KSTACK_TOP;
 	uint64_t stubs = KA_CODE + (uint64_t)(pw_kvm_agent_stubs - pw_kvm_agent_start);
 	uint16_t iomap = 104;
 
@@ -203,14 +230,18 @@ static void write_sys_page(uint8_t *sys)
 	gdt[2] = 0x00cf93000000ffffULL; /* 0x10 data, DPL 0 */
 	gdt[3] = 0x00cff3000000ffffULL; /* 0x18 data, DPL 3 */
 	gdt[4] = 0x00affb000000ffffULL; /* 0x20 code, DPL 3, L=1 D=0 */
-	/* 0x28: 64-bit TSS, busy (TR is loaded with it), limit 0x67. */
-	gdt[5] = 0x67 | ((tss_va & 0xffffff) << 16) | (0x8bULL << 40) | (((tss_va >> 24) & 0xff) << 56);
-	gdt[6] = tss_va >> 32;
+	for (unsigned i = 0; i < nr_vcpus; i++) {
+		uint64_t tss_va = KA_TSS(i), rsp0 = KA_KSTACK_TOP(i);
+		uint8_t *tss = sys + (KA_TSS(i) - KA_SYS);
+		unsigned d = KA_SEL_TSS(i) / 8;
 
-	memcpy(tss + 4, &rsp0, sizeof(rsp0));	/* RSP0 */
-	memcpy(tss + 0x66, &iomap, sizeof(iomap)); /* no I/O bitmap: IOPL decides */
-
-	for (unsigned v = 0; v < 32; v++) {
+		/* 64-bit TSS, busy (TR is loaded with it), limit 0x67. */
+		gdt[d] = 0x67 | ((tss_va & 0xffffff) << 16) | (0x8bULL << 40) | (((tss_va >> 24) & 0xff) << 56);
+		gdt[d + 1] = tss_va >> 32;
+		memcpy(tss + 4, &rsp0, sizeof(rsp0));	   /* RSP0 */
+		memcpy(tss + 0x66, &iomap, sizeof(iomap)); /* no I/O bitmap: IOPL decides */
+	}
+	for (unsigned v = 0; v < KA_IDT_ENTRIES; v++) {
 		idt[2 * v] = idt_gate_lo(stubs + 16 * v, 0);
 		idt[2 * v + 1] = (stubs + 16 * v) >> 32;
 	}
@@ -229,23 +260,27 @@ static bool area_free(struct pw_mm *mm)
 	return !busy;
 }
 
-static int map_area(struct pw_mm *mm, uint8_t **mbox)
+static int map_area(struct pw_kvm *kvm)
 {
 	size_t code_len = (size_t)(pw_kvm_agent_end - pw_kvm_agent_start);
+	struct pw_mm *mm = kvm->mm;
+	struct area_part a;
 	uint8_t *p;
 	int r;
 
 	_Static_assert(KA_BASE == PW_KVM_AREA_START, "reserved range");
 	_Static_assert(KA_END <= PW_KVM_AREA_END, "reserved range");
+	_Static_assert(KA_MAX_VCPUS == PW_KVM_MAX_VCPUS, "vCPUs");
+	_Static_assert(KA_IDT + 16 * KA_IDT_ENTRIES <= KA_SYS + 4096, "IDT");
+	_Static_assert(KA_TSS(KA_MAX_VCPUS) <= KA_IDT, "TSS");
+	_Static_assert(KA_SEL_TSS(KA_MAX_VCPUS) <= KA_TSS(0) - KA_GDT, "GDT");
 	_Static_assert(MB_MAX_ENTRIES == PW_KVM_MAX_ACCESSES, "mailbox size");
 	if (code_len > PW_PAGE_SIZE)
 		return -EIO;
-	for (size_t i = 0; i < ARRAY_SIZE(area_parts); i++) {
-		const struct area_part *a = &area_parts[i];
-
-		r = pw_mmap(mm, a->va, a->pages * PW_PAGE_SIZE, a->prot,
+	for (unsigned i = 0; area_part(kvm->nr_vcpus, i, &a); i++) {
+		r = pw_mmap(mm, a.va, a.pages * PW_PAGE_SIZE, a.prot,
 			    PW_MAP_PRIVATE | PW_MAP_FIXED_NOREPLACE | PW_MAP_POPULATE |
-				    (a->supervisor ? PW_MAP_SUPERVISOR : 0),
+				    (a.supervisor ? PW_MAP_SUPERVISOR : 0),
 			    NULL);
 		if (r)
 			return r;
@@ -253,7 +288,7 @@ static int map_area(struct pw_mm *mm, uint8_t **mbox)
 	p = area_page(mm, KA_SYS);
 	if (!p)
 		return -EIO;
-	write_sys_page(p);
+	write_sys_page(p, kvm->nr_vcpus);
 	p = area_page(mm, KA_CODE);
 	if (!p)
 		return -EIO;
@@ -262,11 +297,16 @@ static int map_area(struct pw_mm *mm, uint8_t **mbox)
 	r = pw_mprotect(mm, KA_CODE, PW_PAGE_SIZE, PW_PROT_READ | PW_PROT_EXEC);
 	if (r)
 		return r;
-	for (unsigned i = 0; i < KA_MBOX_PAGES; i++) {
-		mbox[i] = area_page(mm, KA_MBOX + i * PW_PAGE_SIZE);
-		if (!mbox[i])
-			return -EIO;
-		memset(mbox[i], 0, PW_PAGE_SIZE);
+	for (unsigned v = 0; v < kvm->nr_vcpus; v++) {
+		for (unsigned i = 0; i < KA_MBOX_PAGES; i++) {
+			uint8_t *m = area_page(mm, KA_MBOX(v) + i * PW_PAGE_SIZE);
+
+			if (!m)
+				return -EIO;
+			memset(m, 0, PW_PAGE_SIZE);
+			kvm->vcpu[v].mbox[i] = m;
+		}
+		*(uint64_t *)(kvm->vcpu[v].mbox[0] + MB_USTACK) = KA_USTACK_TOP(v);
 	}
 	return 0;
 }
@@ -288,7 +328,7 @@ static void set_seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code
 	s->db = !code;
 }
 
-static int setup_vcpu(struct pw_kvm *kvm, int kvm_fd)
+static int setup_vcpu(struct pw_kvm *kvm, struct kvm_vcpu *vc, int kvm_fd)
 {
 	const struct pw_paging *cfg = pw_mm_paging(kvm->mm);
 	struct kvm_cpuid2 *c = supported_cpuid(kvm_fd);
@@ -309,25 +349,25 @@ static int setup_vcpu(struct pw_kvm *kvm, int kvm_fd)
 	e = cpuid_find(c, 0x80000001, 0);
 	if (e && !cfg->pdpe1gb)
 		e->edx &= ~CPUID_80000001_EDX_PDPE1GB;
-	r = xioctl(kvm->vcpu_fd, KVM_SET_CPUID2, c);
+	r = xioctl(vc->fd, KVM_SET_CPUID2, c);
 	free(c);
 	if (r < 0)
 		return -EIO;
 
-	r = xioctl(kvm->vcpu_fd, KVM_GET_SREGS, &sr);
+	r = xioctl(vc->fd, KVM_GET_SREGS, &sr);
 	if (r < 0)
 		return -EIO;
 	set_seg(&sr.cs, KA_SEL_KCODE, 11, true);
 	set_seg(&sr.ds, KA_SEL_KDATA, 3, false);
 	sr.es = sr.fs = sr.gs = sr.ss = sr.ds;
 	memset(&sr.tr, 0, sizeof(sr.tr));
-	sr.tr.base = KA_TSS;
+	sr.tr.base = KA_TSS(vc->id);
 	sr.tr.limit = 0x67;
-	sr.tr.selector = KA_SEL_TSS;
+	sr.tr.selector = KA_SEL_TSS(vc->id);
 	sr.tr.type = 11;
 	sr.tr.present = 1;
 	sr.gdt.base = KA_GDT;
-	sr.gdt.limit = KA_GDT_LIMIT;
+	sr.gdt.limit = KA_GDT_LIMIT(kvm->nr_vcpus);
 	sr.idt.base = KA_IDT;
 	sr.idt.limit = KA_IDT_ENTRIES * 16 - 1;
 	sr.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
@@ -335,7 +375,7 @@ static int setup_vcpu(struct pw_kvm *kvm, int kvm_fd)
 	sr.cr4 = CR4_PAE | (cfg->levels == 5 ? CR4_LA57 : 0);
 	sr.efer = EFER_LME | EFER_LMA | (cfg->nxe ? EFER_NXE : 0);
 	/* 5-level paging is tried, whatever CPUID says: KVM decides here. */
-	r = xioctl(kvm->vcpu_fd, KVM_SET_SREGS, &sr);
+	r = xioctl(vc->fd, KVM_SET_SREGS, &sr);
 	if (r < 0)
 		return cfg->levels == 5 ? -EOPNOTSUPP : -EIO;
 	return 0;
@@ -368,37 +408,48 @@ static bool kvm_has_tdp(void)
 	return false;
 }
 
-/* Drop KVM's shadow page tables: delete the memory slot and add it again. */
-static int zap_shadow(struct pw_kvm *kvm)
+/*
+ * Drop KVM's shadow page tables: delete the memory slot and add it again.
+ * Context: pend_lock not held; waits until no vCPU is inside KVM_RUN.
+ */
+static int zap_shadow(struct pw_kvm *kvm, struct kvm_vcpu *vc)
 {
 	struct kvm_userspace_memory_region del = kvm->slot;
+	int r = 0;
 
 	del.memory_size = 0;
+	pthread_rwlock_wrlock(&kvm->run_lock);
 	if (xioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &del) < 0 ||
 	    xioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &kvm->slot) < 0)
-		return -EIO;
-	kvm->stats.shadow_zaps++;
-	return 0;
+		r = -EIO;
+	pthread_rwlock_unlock(&kvm->run_lock);
+	vc->stats.shadow_zaps++;
+	return r;
 }
 
 static void kvm_close(struct pw_kvm *kvm)
 {
-	if (kvm->run)
-		munmap(kvm->run, kvm->run_size);
-	if (kvm->vcpu_fd >= 0)
-		close(kvm->vcpu_fd);
+	for (unsigned i = 0; kvm->vcpu && i < kvm->nr_vcpus; i++) {
+		if (kvm->vcpu[i].run)
+			munmap(kvm->vcpu[i].run, kvm->run_size);
+		if (kvm->vcpu[i].fd >= 0)
+			close(kvm->vcpu[i].fd);
+	}
+	free(kvm->vcpu);
 	if (kvm->vm_fd >= 0)
 		close(kvm->vm_fd);
+	pthread_rwlock_destroy(&kvm->run_lock);
 }
 
-PW_API int pw_kvm_create(struct pw_mm *mm, struct pw_kvm **out)
+PW_API int pw_kvm_create(struct pw_mm *mm, unsigned nr_vcpus, struct pw_kvm **out)
 {
 	struct kvm_userspace_memory_region *slot;
+	pthread_rwlockattr_t attr;
 	struct pw_arena *arena;
 	struct pw_kvm *kvm;
 	int kvm_fd, r, sz;
 
-	if (!mm || !out || !(arena = pw_mm_arena(mm)))
+	if (!mm || !out || !(arena = pw_mm_arena(mm)) || nr_vcpus < 1 || nr_vcpus > PW_KVM_MAX_VCPUS)
 		return -EINVAL;
 	kvm_fd = open_kvm();
 	if (kvm_fd < 0)
@@ -408,13 +459,23 @@ PW_API int pw_kvm_create(struct pw_mm *mm, struct pw_kvm **out)
 		return -EIO;
 	}
 	kvm = calloc(1, sizeof(*kvm));
-	if (!kvm) {
+	if (!kvm || !(kvm->vcpu = calloc(nr_vcpus, sizeof(*kvm->vcpu)))) {
+		free(kvm);
 		close(kvm_fd);
 		return -ENOMEM;
 	}
 	kvm->mm = mm;
-	kvm->vm_fd = kvm->vcpu_fd = -1;
+	kvm->vm_fd = -1;
+	kvm->nr_vcpus = nr_vcpus;
+	for (unsigned i = 0; i < nr_vcpus; i++) {
+		kvm->vcpu[i].fd = -1;
+		kvm->vcpu[i].id = i;
+	}
 	kvm->shadow_mmu = !kvm_has_tdp();
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&kvm->run_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
 
 	r = -EIO;
 	kvm->vm_fd = xioctl(kvm_fd, KVM_CREATE_VM, (void *)0);
@@ -427,25 +488,30 @@ PW_API int pw_kvm_create(struct pw_mm *mm, struct pw_kvm **out)
 	slot->userspace_addr = (uint64_t)(uintptr_t)pw_arena_base(arena);
 	if (xioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, slot) < 0)
 		goto fail;
-	kvm->vcpu_fd = xioctl(kvm->vm_fd, KVM_CREATE_VCPU, (void *)0);
-	if (kvm->vcpu_fd < 0)
-		goto fail;
 	sz = xioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
 	if (sz < (int)sizeof(struct kvm_run))
 		goto fail;
 	kvm->run_size = (size_t)sz;
-	kvm->run = mmap(NULL, kvm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, kvm->vcpu_fd, 0);
-	if (kvm->run == MAP_FAILED) {
-		kvm->run = NULL;
-		goto fail;
+	for (unsigned i = 0; i < nr_vcpus; i++) {
+		struct kvm_vcpu *vc = &kvm->vcpu[i];
+
+		r = -EIO;
+		vc->fd = xioctl(kvm->vm_fd, KVM_CREATE_VCPU, (void *)(uintptr_t)i);
+		if (vc->fd < 0)
+			goto fail;
+		vc->run = mmap(NULL, kvm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vc->fd, 0);
+		if (vc->run == MAP_FAILED) {
+			vc->run = NULL;
+			goto fail;
+		}
+		r = setup_vcpu(kvm, vc, kvm_fd);
+		if (r)
+			goto fail;
 	}
-	r = setup_vcpu(kvm, kvm_fd);
-	if (r)
-		goto fail;
 	r = -EEXIST;
 	if (!area_free(mm))
 		goto fail;
-	r = map_area(mm, kvm->mbox);
+	r = map_area(kvm);
 	if (r) {
 		/* The range was free: undo whatever part of it we mapped. */
 		pw_munmap(mm, PW_KVM_AREA_START, PW_KVM_AREA_END - PW_KVM_AREA_START);
@@ -477,38 +543,36 @@ PW_API void pw_kvm_destroy(struct pw_kvm *kvm)
 	free(kvm);
 }
 
-/* ---- mailbox ------------------------------------------------------------- */
+/* ---- mailbox and flushes ----------------------------------------------- */
 
-static uint64_t *mb_header(struct pw_kvm *kvm, unsigned off)
+static uint64_t *mb_header(struct kvm_vcpu *vc, unsigned off)
 {
-	return (uint64_t *)(kvm->mbox[0] + off);
+	return (uint64_t *)(vc->mbox[0] + off);
 }
 
-static uint8_t *mb_entry(struct pw_kvm *kvm, size_t i)
+static uint8_t *mb_entry(struct kvm_vcpu *vc, size_t i)
 {
 	size_t off = i * MB_ENTRY_SIZE;
 
-	return kvm->mbox[1 + off / PW_PAGE_SIZE] + off % PW_PAGE_SIZE;
+	return vc->mbox[1 + off / PW_PAGE_SIZE] + off % PW_PAGE_SIZE;
 }
 
-/* Queue a flush of [start, end) (end 0: everything). Context: pend_lock held. */
-static void pend_flush(struct pw_kvm *kvm, uint64_t start, uint64_t end)
+/* Queue a flush of [start, end) (end 0: everything) for @vc. Context: pend_lock held. */
+static void pend_flush(struct kvm_vcpu *vc, uint64_t start, uint64_t end)
 {
 	uint64_t pages;
 
-	if (kvm->shadow_mmu)
-		kvm->zap_pending = true;
 	start &= PW_PAGE_MASK;
-	if (kvm->pend_all)
+	if (vc->pend_all)
 		return;
 	if (!end || end <= start || (pages = (end - start + PW_PAGE_SIZE - 1) >> PW_PAGE_SHIFT) > 64 ||
-	    kvm->nr_pend + pages > MB_INVLPG_MAX) {
-		kvm->pend_all = true;
-		kvm->nr_pend = 0;
+	    vc->nr_pend + pages > MB_INVLPG_MAX) {
+		vc->pend_all = true;
+		vc->nr_pend = 0;
 		return;
 	}
 	for (uint64_t i = 0; i < pages; i++)
-		kvm->pend[kvm->nr_pend++] = start + i * PW_PAGE_SIZE;
+		vc->pend[vc->nr_pend++] = start + i * PW_PAGE_SIZE;
 }
 
 PW_API int pw_kvm_flush(struct pw_kvm *kvm, uint64_t start, uint64_t end)
@@ -516,39 +580,42 @@ PW_API int pw_kvm_flush(struct pw_kvm *kvm, uint64_t start, uint64_t end)
 	if (!kvm || (end && start > end))
 		return -EINVAL;
 	pw_spin_lock(&kvm->pend_lock);
-	pend_flush(kvm, start, end);
+	if (kvm->shadow_mmu)
+		kvm->zap_pending = true;
+	for (unsigned i = 0; i < kvm->nr_vcpus; i++)
+		pend_flush(&kvm->vcpu[i], start, end);
 	pw_spin_unlock(&kvm->pend_lock);
 	return 0;
 }
 
 /*
- * Hand the queued flushes to the guest (it executes them before its next
- * access) and, on a shadow-paging host, make KVM drop its shadow tables.
- * Context: the vCPU is stopped.
+ * Hand the flushes queued for @vc to its guest agent (executed before its
+ * next access) and, on a shadow-paging host, make KVM drop its shadow
+ * tables. Context: @vc is stopped; pend_lock not held.
  */
-static int deliver_flushes(struct pw_kvm *kvm)
+static int deliver_flushes(struct pw_kvm *kvm, struct kvm_vcpu *vc)
 {
-	uint64_t *all = mb_header(kvm, MB_FLUSH_ALL), *nr = mb_header(kvm, MB_NR_INVLPG);
-	uint64_t *list = mb_header(kvm, MB_INVLPG);
+	uint64_t *all = mb_header(vc, MB_FLUSH_ALL), *nr = mb_header(vc, MB_NR_INVLPG);
+	uint64_t *list = mb_header(vc, MB_INVLPG);
 	bool zap;
 
 	pw_spin_lock(&kvm->pend_lock);
-	if (kvm->pend_all || *nr + kvm->nr_pend > MB_INVLPG_MAX) {
+	if (vc->pend_all || *nr + vc->nr_pend > MB_INVLPG_MAX) {
 		*all = 1;
 		*nr = 0;
 	} else if (!*all) {
-		memcpy(list + *nr, kvm->pend, kvm->nr_pend * sizeof(kvm->pend[0]));
-		*nr += kvm->nr_pend;
+		memcpy(list + *nr, vc->pend, vc->nr_pend * sizeof(vc->pend[0]));
+		*nr += vc->nr_pend;
 	}
-	kvm->pend_all = false;
-	kvm->nr_pend = 0;
+	vc->pend_all = false;
+	vc->nr_pend = 0;
 	zap = kvm->zap_pending;
 	kvm->zap_pending = false;
 	pw_spin_unlock(&kvm->pend_lock);
-	return zap ? zap_shadow(kvm) : 0;
+	return zap ? zap_shadow(kvm, vc) : 0;
 }
 
-/* The MMU notifier: the library flushes its TLB for a range; so does the guest. */
+/* The MMU notifier: the library flushes its TLB for a range; so do the vCPUs. */
 static void kvm_mn_flush(struct pw_mmu_notifier *mn, struct pw_mm *mm, uint64_t start, uint64_t end)
 {
 	pw_kvm_flush(container_of(mn, struct pw_kvm, mn), start, end);
@@ -571,19 +638,20 @@ struct run_ctx {
 };
 
 /* Decide about the exception the agent reported: 0 retry, 1 give the access up. */
-static int handle_exception(struct pw_kvm *kvm, struct run_ctx *ctx, uint32_t *decision)
+static int handle_exception(struct pw_kvm *kvm, struct kvm_vcpu *vc, struct run_ctx *ctx,
+			    uint32_t *decision)
 {
-	uint64_t entry = *mb_header(kvm, MB_F_ENTRY);
+	uint64_t entry = *mb_header(vc, MB_F_ENTRY);
 	struct pw_kvm_fault f = {
-		.vector = (uint32_t)*mb_header(kvm, MB_F_VEC),
-		.error_code = (uint32_t)*mb_header(kvm, MB_F_ERR),
-		.cr2 = *mb_header(kvm, MB_F_CR2),
-		.rip = *mb_header(kvm, MB_F_RIP),
-		.cpl = (uint8_t)(*mb_header(kvm, MB_F_CS) & 3),
+		.vector = (uint32_t)*mb_header(vc, MB_F_VEC),
+		.error_code = (uint32_t)*mb_header(vc, MB_F_ERR),
+		.cr2 = *mb_header(vc, MB_F_CR2),
+		.rip = *mb_header(vc, MB_F_RIP),
+		.cpl = (uint8_t)(*mb_header(vc, MB_F_CS) & 3),
 	};
-	uint64_t base = KA_MBOX + MB_ENTRIES;
+	uint64_t base = KA_MBOX(vc->id) + MB_ENTRIES;
 
-	kvm->stats.faults++;
+	vc->stats.faults++;
 	/* An exception outside the access instructions is an agent failure. */
 	if (entry < base || entry >= base + ctx->n * MB_ENTRY_SIZE)
 		return -EIO;
@@ -598,6 +666,7 @@ static int handle_exception(struct pw_kvm *kvm, struct run_ctx *ctx, uint32_t *d
 		f.result = -EAGAIN;
 	} else {
 		unsigned flags = 0;
+		struct timespec t0, t1;
 
 		if (f.error_code & PW_PF_W)
 			flags |= PW_FAULT_WRITE;
@@ -605,18 +674,18 @@ static int handle_exception(struct pw_kvm *kvm, struct run_ctx *ctx, uint32_t *d
 			flags |= PW_FAULT_EXEC;
 		if (f.error_code & PW_PF_U)
 			flags |= PW_FAULT_USER;
-		struct timespec t0, t1;
-
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		pw_mmap_read_lock(kvm->mm);
 		f.result = pw_handle_mm_fault(kvm->mm, f.cr2, flags);
 		pw_mmap_read_unlock(kvm->mm);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		kvm->stats.fault_ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
-		if (!f.result) { /* the fault itself invalidated the page; KVM's shadow may not know */
+		vc->stats.fault_ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
+		if (!f.result) {
+			/* The fault invalidated the page in this vCPU's TLB; a
+			 * shadow MMU learns of the new entry from an invlpg. */
 			pw_spin_lock(&kvm->pend_lock);
-			if (!kvm->pend_all && kvm->nr_pend < MB_INVLPG_MAX)
-				kvm->pend[kvm->nr_pend++] = f.cr2 & PW_PAGE_MASK;
+			if (!vc->pend_all && vc->nr_pend < MB_INVLPG_MAX)
+				vc->pend[vc->nr_pend++] = f.cr2 & PW_PAGE_MASK;
 			pw_spin_unlock(&kvm->pend_lock);
 		}
 	}
@@ -631,26 +700,38 @@ static int handle_exception(struct pw_kvm *kvm, struct run_ctx *ctx, uint32_t *d
 	return 0;
 }
 
-PW_API int pw_kvm_run(struct pw_kvm *kvm, int cpl, struct pw_kvm_access *acc, size_t n,
+static int vcpu_enter(struct pw_kvm *kvm, struct kvm_vcpu *vc)
+{
+	int r;
+
+	pthread_rwlock_rdlock(&kvm->run_lock);
+	r = xioctl(vc->fd, KVM_RUN, NULL);
+	pthread_rwlock_unlock(&kvm->run_lock);
+	return r;
+}
+
+PW_API int pw_kvm_run(struct pw_kvm *kvm, unsigned vcpu, int cpl, struct pw_kvm_access *acc, size_t n,
 		      struct pw_kvm_fault *faults, size_t max_faults, size_t *nr_faults)
 {
 	struct run_ctx ctx = { .faults = faults, .max_faults = max_faults, .n = n };
+	struct kvm_vcpu *vc;
 	struct kvm_regs regs;
 	bool done = false;
 	int r = 0;
 
 	if (nr_faults)
 		*nr_faults = 0;
-	if (!kvm || (cpl != 0 && cpl != 3) || (n && !acc))
+	if (!kvm || vcpu >= kvm->nr_vcpus || (cpl != 0 && cpl != 3) || (n && !acc))
 		return -EINVAL;
 	if (n > PW_KVM_MAX_ACCESSES)
 		return -E2BIG;
 	for (size_t i = 0; i < n; i++)
 		if (acc[i].op < PW_KVM_READ || acc[i].op > PW_KVM_EXEC)
 			return -EINVAL;
+	vc = &kvm->vcpu[vcpu];
 
 	for (size_t i = 0; i < n; i++) {
-		uint8_t *e = mb_entry(kvm, i);
+		uint8_t *e = mb_entry(vc, i);
 		uint32_t status = PW_KVM_PENDING;
 
 		memcpy(e, &acc[i].op, 4);
@@ -658,30 +739,31 @@ PW_API int pw_kvm_run(struct pw_kvm *kvm, int cpl, struct pw_kvm_access *acc, si
 		memcpy(e + 8, &acc[i].addr, 8);
 		memcpy(e + 16, &acc[i].value, 8);
 	}
-	*mb_header(kvm, MB_COUNT) = n;
-	*mb_header(kvm, MB_CPL) = (uint64_t)cpl;
+	*mb_header(vc, MB_COUNT) = n;
+	*mb_header(vc, MB_CPL) = (uint64_t)cpl;
 
 	memset(&regs, 0, sizeof(regs));
 	regs.rip = KA_CODE + (uint64_t)(pw_kvm_agent_entry - pw_kvm_agent_start);
-	regs.rsp = KA_KSTACK_TOP;
+	regs.rsp = KA_KSTACK_TOP(vcpu);
+	regs.r15 = KA_MBOX(vcpu);
 	regs.rflags = 0x3002; /* IOPL 3, interrupts off */
-	if (xioctl(kvm->vcpu_fd, KVM_SET_REGS, &regs) < 0 || deliver_flushes(kvm))
+	if (xioctl(vc->fd, KVM_SET_REGS, &regs) < 0 || deliver_flushes(kvm, vc))
 		return -EIO;
-	kvm->stats.runs++;
+	vc->stats.runs++;
 
 	for (size_t guard = 0;; guard++) {
-		struct kvm_run *run = kvm->run;
+		struct kvm_run *run = vc->run;
 
 		if (guard > 64 + 16 * n) {
 			r = -ELOOP;
 			break;
 		}
-		if (xioctl(kvm->vcpu_fd, KVM_RUN, NULL) < 0) {
+		if (vcpu_enter(kvm, vc) < 0) {
 			r = -EIO;
 			break;
 		}
-		kvm->stats.exits++;
-		kvm->stats.last_exit_reason = run->exit_reason;
+		vc->stats.exits++;
+		vc->stats.last_exit_reason = run->exit_reason;
 		if (run->exit_reason == KVM_EXIT_IO) {
 			uint8_t *data = (uint8_t *)run + run->io.data_offset;
 
@@ -693,9 +775,9 @@ PW_API int pw_kvm_run(struct pw_kvm *kvm, int cpl, struct pw_kvm_access *acc, si
 			    run->io.size == 4 && run->io.count == 1) {
 				uint32_t decision = 1;
 
-				r = handle_exception(kvm, &ctx, &decision);
+				r = handle_exception(kvm, vc, &ctx, &decision);
 				if (!r)
-					r = deliver_flushes(kvm);
+					r = deliver_flushes(kvm, vc);
 				if (r)
 					break;
 				memcpy(data, &decision, 4);
@@ -711,14 +793,14 @@ PW_API int pw_kvm_run(struct pw_kvm *kvm, int cpl, struct pw_kvm_access *acc, si
 	}
 
 	for (size_t i = 0; i < n; i++) {
-		uint8_t *e = mb_entry(kvm, i);
+		uint8_t *e = mb_entry(vc, i);
 
 		memcpy(&acc[i].status, e + 4, 4);
 		if (acc[i].op == PW_KVM_READ && acc[i].status == PW_KVM_DONE)
 			memcpy(&acc[i].value, e + 16, 8);
 	}
-	kvm->stats.cr3_flushes = *mb_header(kvm, MB_NR_CR3_FLUSH);
-	kvm->stats.invlpgs = *mb_header(kvm, MB_NR_INVLPG_DONE);
+	vc->stats.cr3_flushes = *mb_header(vc, MB_NR_CR3_FLUSH);
+	vc->stats.invlpgs = *mb_header(vc, MB_NR_INVLPG_DONE);
 	if (nr_faults)
 		*nr_faults = ctx.nr_faults;
 	return r;
@@ -732,7 +814,7 @@ PW_API int pw_kvm_translate(struct pw_kvm *kvm, uint64_t addr, uint64_t *phys)
 		return -EINVAL;
 	memset(&t, 0, sizeof(t));
 	t.linear_address = addr;
-	if (xioctl(kvm->vcpu_fd, KVM_TRANSLATE, &t) < 0)
+	if (xioctl(kvm->vcpu[0].fd, KVM_TRANSLATE, &t) < 0)
 		return -EIO;
 	if (!t.valid)
 		return -ENOENT;
@@ -740,10 +822,25 @@ PW_API int pw_kvm_translate(struct pw_kvm *kvm, uint64_t addr, uint64_t *phys)
 	return 0;
 }
 
-PW_API void pw_kvm_get_stats(const struct pw_kvm *kvm, struct pw_kvm_stats *st)
+PW_API void pw_kvm_get_stats(const struct pw_kvm *kvm, int vcpu, struct pw_kvm_stats *st)
 {
-	if (kvm && st)
-		*st = kvm->stats;
+	if (!kvm || !st)
+		return;
+	memset(st, 0, sizeof(*st));
+	for (unsigned i = 0; i < kvm->nr_vcpus; i++) {
+		const struct pw_kvm_stats *v = &kvm->vcpu[i].stats;
+
+		if (vcpu >= 0 && (unsigned)vcpu != i)
+			continue;
+		st->runs += v->runs;
+		st->exits += v->exits;
+		st->faults += v->faults;
+		st->fault_ns += v->fault_ns;
+		st->cr3_flushes += v->cr3_flushes;
+		st->invlpgs += v->invlpgs;
+		st->shadow_zaps += v->shadow_zaps;
+		st->last_exit_reason = v->last_exit_reason;
+	}
 }
 
 #else /* no KVM on this platform */
@@ -753,7 +850,7 @@ PW_API int pw_kvm_probe(struct pw_kvm_caps *caps)
 	return -EOPNOTSUPP;
 }
 
-PW_API int pw_kvm_create(struct pw_mm *mm, struct pw_kvm **out)
+PW_API int pw_kvm_create(struct pw_mm *mm, unsigned nr_vcpus, struct pw_kvm **out)
 {
 	return -EOPNOTSUPP;
 }
@@ -762,7 +859,7 @@ PW_API void pw_kvm_destroy(struct pw_kvm *kvm)
 {
 }
 
-PW_API int pw_kvm_run(struct pw_kvm *kvm, int cpl, struct pw_kvm_access *acc, size_t n,
+PW_API int pw_kvm_run(struct pw_kvm *kvm, unsigned vcpu, int cpl, struct pw_kvm_access *acc, size_t n,
 		      struct pw_kvm_fault *faults, size_t max_faults, size_t *nr_faults)
 {
 	return -EOPNOTSUPP;
@@ -778,7 +875,7 @@ PW_API int pw_kvm_translate(struct pw_kvm *kvm, uint64_t addr, uint64_t *phys)
 	return -EOPNOTSUPP;
 }
 
-PW_API void pw_kvm_get_stats(const struct pw_kvm *kvm, struct pw_kvm_stats *st)
+PW_API void pw_kvm_get_stats(const struct pw_kvm *kvm, int vcpu, struct pw_kvm_stats *st)
 {
 }
 

@@ -10,8 +10,9 @@
  * only for the fixed areas of kvm_agent.h).
  *
  * Protocol (one run):
- *   host:  fills the mailbox (accesses, CPL, flush requests), sets RIP to
- *          pw_kvm_agent_entry and RSP to KA_KSTACK_TOP at CPL 0, KVM_RUN.
+ *   host:  fills the vCPU's mailbox (accesses, CPL, flush requests), sets
+ *          RIP to pw_kvm_agent_entry, RSP to its kernel stack top and r15
+ *          to its mailbox, at CPL 0; KVM_RUN.
  *   agent: executes the requested TLB flushes, drops to CPL 3 if asked
  *          (iretq), then for each entry: read 8 bytes / write 8 bytes /
  *          call the address (the byte there must be a `ret`), and marks the
@@ -26,9 +27,10 @@
  *          any flush the host queued, and returns (to the access, or to
  *          access_failed which restores RSP and marks the entry failed).
  *
- * Registers in the access loop: rbx = current entry, r13 = end of the
- * entries, r12 = RSP before the access, r14 = mailbox. The exception
- * handler preserves everything but what iretq restores.
+ * Registers: r15 = this vCPU's mailbox (set by the host, never changed);
+ * in the access loop rbx = current entry, r13 = end of the entries,
+ * r12 = RSP before the access. The exception handler preserves every
+ * register.
  */
 #include "kvm_agent.h"
 
@@ -54,17 +56,15 @@ __asm__(
 	/* ---- entry, at CPL 0 on the kernel stack ---- */
 	"pw_kvm_agent_entry:\n"
 	"	call	ka_flush\n"
-	"	movabs	$" KA_STR(KA_MBOX) ", %r14\n"
-	"	lea	" KA_STR(MB_ENTRIES) "(%r14), %rbx\n"
-	"	mov	" KA_STR(MB_COUNT) "(%r14), %rcx\n"
+	"	lea	" KA_STR(MB_ENTRIES) "(%r15), %rbx\n"
+	"	mov	" KA_STR(MB_COUNT) "(%r15), %rcx\n"
 	"	shl	$5, %rcx\n"		/* * MB_ENTRY_SIZE */
 	"	lea	(%rbx,%rcx), %r13\n"
-	"	cmpq	$3, " KA_STR(MB_CPL) "(%r14)\n"
+	"	cmpq	$3, " KA_STR(MB_CPL) "(%r15)\n"
 	"	jne	ka_loop\n"
 	/* Drop to CPL 3: an iret frame SS, RSP, RFLAGS (IOPL 3), CS, RIP. */
 	"	pushq	$" KA_STR(KA_SEL_UDATA) "\n"
-	"	movabs	$" KA_STR(KA_USTACK_TOP) ", %rax\n"
-	"	pushq	%rax\n"
+	"	pushq	" KA_STR(MB_USTACK) "(%r15)\n"
 	"	pushq	$0x3002\n"
 	"	pushq	$" KA_STR(KA_SEL_UCODE) "\n"
 	"	lea	ka_loop(%rip), %rax\n"
@@ -120,7 +120,7 @@ __asm__(
 	/* ---- TLB flushes the host queued in the mailbox (CPL 0) ----
 	 * Clobbers rax, rcx, rdx. A CR3 reload subsumes the invlpg list. */
 	"ka_flush:\n"
-	"	movabs	$" KA_STR(KA_MBOX) ", %rdx\n"
+	"	mov	%r15, %rdx\n"
 	"	cmpq	$0, " KA_STR(MB_FLUSH_ALL) "(%rdx)\n"
 	"	je	1f\n"
 	"	mov	%cr3, %rax\n"
@@ -151,7 +151,7 @@ __asm__(
 	"	lea	ka_finish_load(%rip), %rax\n"
 	"	cmp	%rax, 40(%rsp)\n"
 	"	je	pw_kvm_agent_done\n"
-	"	movabs	$" KA_STR(KA_MBOX) ", %rdx\n"
+	"	mov	%r15, %rdx\n"
 	"	mov	24(%rsp), %rax\n"
 	"	mov	%rax, " KA_STR(MB_F_VEC) "(%rdx)\n"
 	"	mov	32(%rsp), %rax\n"

@@ -7,36 +7,43 @@
  * Everything lives in the reserved range [PW_KVM_AREA_START, PW_KVM_AREA_END)
  * of the address space (see include/pagewalk/kvm.h):
  *
- *   +0x00000  system page   supervisor RW NX: GDT (+0x000), TSS (+0x100), IDT (+0x400)
- *   +0x01000  code page     user R+X: the agent below, copied byte for byte
- *   +0x02000  mailbox       user RW NX, 16 pages: header page, then access entries
- *   +0x20000  user stack    user RW NX, 4 pages (CPL 3 runs)
- *   +0x30000  kernel stack  supervisor RW NX, 4 pages (CPL 0 runs, exceptions: TSS.RSP0)
+ *   +0x00000  system page   supervisor RW NX: GDT (+0x000), one TSS per vCPU
+ *                           (+0x100 + 0x80 * i), IDT (+0x800)
+ *   +0x01000  code page     user R+X: the agent, copied byte for byte
+ *   per vCPU i, at KA_VCPU(i) = +0x10000 + 0x20000 * i:
+ *   +0x00000  mailbox       user RW NX, 16 pages: header page, then access entries
+ *   +0x10000  user stack    user RW NX, 4 pages (CPL 3 runs)
+ *   +0x18000  kernel stack  supervisor RW NX, 4 pages (CPL 0 runs, exceptions: TSS.RSP0)
+ *
+ * The agent finds its vCPU's mailbox in r15, which the host sets and
+ * nothing in the guest changes.
  */
 #ifndef PAGEWALK_KVM_AGENT_H
 #define PAGEWALK_KVM_AGENT_H
 
 #define KA_BASE 0x7fffffe00000
+#define KA_MAX_VCPUS 8
 #define KA_SYS (KA_BASE + 0x0)
 #define KA_GDT (KA_SYS + 0x0)
-#define KA_TSS (KA_SYS + 0x100)
-#define KA_IDT (KA_SYS + 0x400)
+#define KA_TSS(i) (KA_SYS + 0x100 + 0x80 * (i))
+#define KA_IDT (KA_SYS + 0x800)
 #define KA_CODE (KA_BASE + 0x1000)
-#define KA_MBOX (KA_BASE + 0x2000)
+#define KA_VCPU(i) (KA_BASE + 0x10000 + 0x20000 * (i))
+#define KA_MBOX(i) (KA_VCPU(i) + 0x0)
 #define KA_MBOX_PAGES 16
-#define KA_USTACK (KA_BASE + 0x20000)
-#define KA_USTACK_TOP (KA_USTACK + 0x4000)
-#define KA_KSTACK (KA_BASE + 0x30000)
-#define KA_KSTACK_TOP (KA_KSTACK + 0x4000)
-#define KA_END (KA_KSTACK_TOP)
+#define KA_USTACK(i) (KA_VCPU(i) + 0x10000)
+#define KA_USTACK_TOP(i) (KA_USTACK(i) + 0x4000)
+#define KA_KSTACK(i) (KA_VCPU(i) + 0x18000)
+#define KA_KSTACK_TOP(i) (KA_KSTACK(i) + 0x4000)
+#define KA_END KA_VCPU(KA_MAX_VCPUS)
 
 /* GDT selectors. */
 #define KA_SEL_KCODE 0x08
 #define KA_SEL_KDATA 0x10
 #define KA_SEL_UDATA 0x1b /* 0x18 | RPL 3 */
 #define KA_SEL_UCODE 0x23 /* 0x20 | RPL 3 */
-#define KA_SEL_TSS 0x28	  /* 16-byte system descriptor */
-#define KA_GDT_LIMIT 0x37
+#define KA_SEL_TSS(i) (0x28 + 16 * (i)) /* 16-byte system descriptors */
+#define KA_GDT_LIMIT(n) (0x28 + 16 * (n) - 1)
 
 /* IDT: exceptions 0..31. */
 #define KA_IDT_ENTRIES 32
@@ -45,7 +52,7 @@
 #define KA_PORT_DONE 0x10  /* out: the access list is finished */
 #define KA_PORT_FAULT 0x20 /* in, 4 bytes: an exception; host answers 0 retry, 1 fail */
 
-/* Mailbox header, offsets from KA_MBOX (all 64-bit fields). */
+/* Mailbox header, offsets from KA_MBOX(i) (all 64-bit fields). */
 #define MB_COUNT 0x00	   /* number of access entries */
 #define MB_CPL 0x08	   /* 0 or 3: privilege level of the access loop */
 #define MB_FLUSH_ALL 0x10  /* non-zero: reload CR3 before the next access */
@@ -58,6 +65,7 @@
 #define MB_F_CS 0x48	   /* CS of the interrupted code (CPL in bits 1:0) */
 #define MB_NR_CR3_FLUSH 0x50 /* counters kept by the agent: CR3 reloads done */
 #define MB_NR_INVLPG_DONE 0x58 /*                             invlpg done */
+#define MB_USTACK 0x60	   /* top of this vCPU's user stack */
 #define MB_INVLPG 0x100	   /* the invlpg list */
 #define MB_INVLPG_MAX 480  /* (0x1000 - 0x100) / 8 */
 #define MB_ENTRIES 0x1000  /* access entries start on the second page */

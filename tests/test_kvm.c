@@ -16,6 +16,7 @@
 
 #include "../tests/tap.h"
 #include <errno.h>
+#include <pthread.h>
 
 struct env {
 	struct pw_arena *arena;
@@ -57,7 +58,7 @@ static void env_free(struct env *e)
  * A VM over a fresh address space. @cfg_out may adjust the paging mode.
  * Return: 0; otherwise the test has been marked skipped or failed.
  */
-static int env_init(struct env *e, uint64_t arena_bytes, int levels, bool pdpe1gb)
+static int env_init_n(struct env *e, uint64_t arena_bytes, int levels, bool pdpe1gb, unsigned nr_vcpus)
 {
 	struct pw_paging cfg;
 	int r;
@@ -78,7 +79,7 @@ static int env_init(struct env *e, uint64_t arena_bytes, int levels, bool pdpe1g
 		env_free(e);
 		return r;
 	}
-	r = pw_kvm_create(e->mm, &e->kvm);
+	r = pw_kvm_create(e->mm, nr_vcpus, &e->kvm);
 	if (r) {
 		struct pw_kvm_caps caps = e->caps;
 
@@ -89,6 +90,11 @@ static int env_init(struct env *e, uint64_t arena_bytes, int levels, bool pdpe1g
 		return r;
 	}
 	return 0;
+}
+
+static int env_init(struct env *e, uint64_t arena_bytes, int levels, bool pdpe1gb)
+{
+	return env_init_n(e, arena_bytes, levels, pdpe1gb, 1);
 }
 
 static void *frame_of(struct env *e, uint64_t va, struct pw_translation *tr)
@@ -138,7 +144,7 @@ static size_t run_one(struct env *e, int cpl, uint32_t op, uint64_t va, struct p
 
 	*a = (struct pw_kvm_access){ .op = op, .addr = va, .value = 0x1122334455667788ULL };
 	memset(f, 0, sizeof(*f));
-	CHECK_EQ(pw_kvm_run(e->kvm, cpl, a, 1, fs, 8, &nf), 0);
+	CHECK_EQ(pw_kvm_run(e->kvm, 0, cpl, a, 1, fs, 8, &nf), 0);
 	if (nf)
 		*f = fs[0];
 	return nf;
@@ -176,7 +182,7 @@ TEST(data_oracle)
 			for (int j = 0; j < i; j++)
 				if (acc[j].addr == acc[i].addr)
 					acc[i].addr ^= 8;
-		REQUIRE_EQ(pw_kvm_run(e.kvm, cpl, acc, N, faults, 2 * N, &nf), 0);
+		REQUIRE_EQ(pw_kvm_run(e.kvm, 0, cpl, acc, N, faults, 2 * N, &nf), 0);
 		for (size_t i = 0; i < nf && i < 2 * N; i++) {
 			CHECK_EQ(faults[i].vector, 14);
 			CHECK_EQ(faults[i].result, 0);
@@ -199,7 +205,7 @@ TEST(data_oracle)
 			acc[i].op = PW_KVM_READ;
 			acc[i].value = *p ^ 1;
 		}
-		REQUIRE_EQ(pw_kvm_run(e.kvm, cpl, acc, N, faults, 2 * N, &nf), 0);
+		REQUIRE_EQ(pw_kvm_run(e.kvm, 0, cpl, acc, N, faults, 2 * N, &nf), 0);
 		CHECK_EQ(nf, 0);
 		for (int i = 0; i < N; i++) {
 			CHECK_EQ(acc[i].status, PW_KVM_DONE);
@@ -416,7 +422,7 @@ TEST(accessed_dirty_oracle)
 				}
 			}
 		}
-		REQUIRE_EQ(pw_kvm_run(e.kvm, 0, acc, (size_t)n, faults, 8, &nf), 0);
+		REQUIRE_EQ(pw_kvm_run(e.kvm, 0, 0, acc, (size_t)n, faults, 8, &nf), 0);
 		CHECK_EQ(nf, 0);
 		for (int i = 0; i < ne; i++) {
 			uint64_t v = *ents[i].p;
@@ -459,7 +465,7 @@ TEST(tlb_flush_oracle)
 	}
 	/* 1. Move v to another frame (unmap, a filler takes the old frame, map
 	 * again). No explicit flush: munmap's flush reaches the guest. */
-	pw_kvm_get_stats(e.kvm, &st0);
+	pw_kvm_get_stats(e.kvm, -1, &st0);
 	REQUIRE_EQ(pw_munmap(e.mm, v, PW_PAGE_SIZE), 0);
 	REQUIRE_EQ(pw_mmap(e.mm, 0, PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_POPULATE, &filler), 0);
 	REQUIRE_EQ(pw_mmap(e.mm, v, PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_POPULATE, NULL), 0);
@@ -467,7 +473,7 @@ TEST(tlb_flush_oracle)
 	CHECK(t1.pfn != t2.pfn);
 	CHECK_EQ(run_one(&e, 0, PW_KVM_READ, v, &a, &f), 0);
 	CHECK_EQ(a.value, 0x2222);
-	pw_kvm_get_stats(e.kvm, &st1);
+	pw_kvm_get_stats(e.kvm, -1, &st1);
 	CHECK(st1.invlpgs + st1.cr3_flushes > st0.invlpgs + st0.cr3_flushes);
 
 	/* 2. Write-protect v after the guest wrote it: the next write faults (W|P|U). */
@@ -477,7 +483,7 @@ TEST(tlb_flush_oracle)
 	CHECK_EQ(f.error_code, PW_PF_P | PW_PF_W | PW_PF_U);
 	CHECK_EQ(f.result, -EACCES);
 	CHECK_EQ(a.status, PW_KVM_FAILED);
-	pw_kvm_get_stats(e.kvm, &st0);
+	pw_kvm_get_stats(e.kvm, -1, &st0);
 	CHECK(st0.invlpgs + st0.cr3_flushes > st1.invlpgs + st1.cr3_flushes);
 
 	/* 3. Behind the library's back: swap the frames of v and w in their
@@ -500,7 +506,7 @@ TEST(tlb_flush_oracle)
 	CHECK_EQ(a.value, 0x3333);
 	CHECK_EQ(run_one(&e, 3, PW_KVM_READ, w, &a, &f), 0);
 	CHECK_EQ(a.value, 0x2222);
-	pw_kvm_get_stats(e.kvm, &st1);
+	pw_kvm_get_stats(e.kvm, -1, &st1);
 	CHECK_EQ(st1.cr3_flushes, st0.cr3_flushes + 1); /* the guest reloaded CR3 */
 	/* ... and back, with a page flush (invlpg) of each. */
 	*pv = sv;
@@ -509,7 +515,7 @@ TEST(tlb_flush_oracle)
 	CHECK_EQ(pw_kvm_flush(e.kvm, w, w + PW_PAGE_SIZE), 0);
 	CHECK_EQ(run_one(&e, 0, PW_KVM_READ, v, &a, &f), 0);
 	CHECK_EQ(a.value, 0x2222);
-	pw_kvm_get_stats(e.kvm, &st0);
+	pw_kvm_get_stats(e.kvm, -1, &st0);
 	CHECK_EQ(st0.invlpgs, st1.invlpgs + 2);
 
 	/* 4. Unmapped: the next read faults (not present) and fails. */
@@ -626,7 +632,7 @@ TEST(dirty_tracking_oracle)
 								   .addr = base + (uint64_t)i * PW_PAGE_SIZE + 8 * (uint64_t)k,
 								   .value = tap_rand() };
 		}
-		REQUIRE_EQ(pw_kvm_run(e.kvm, round & 1 ? 3 : 0, acc, (size_t)n, faults, 4 * NP, &nf), 0);
+		REQUIRE_EQ(pw_kvm_run(e.kvm, 0, round & 1 ? 3 : 0, acc, (size_t)n, faults, 4 * NP, &nf), 0);
 		for (int i = 0; i < n; i++)
 			CHECK_EQ(acc[i].status, PW_KVM_DONE);
 		if (!wp) {
@@ -662,6 +668,112 @@ TEST(dirty_tracking_oracle)
 	e.kvm = NULL;
 	CHECK_EQ(pw_munmap(e.mm, base, NP * PW_PAGE_SIZE), 0);
 	CHECK_EQ(pw_file_destroy(file), 0);
+	env_free(&e);
+}
+
+/*
+ * Several vCPUs on the same tables. (1) They fault in disjoint pages of one
+ * region at the same time, from one thread each: pw_handle_mm_fault runs
+ * concurrently under the mmap read lock; every marker must land at the
+ * frame pw_translate names. (2) A TLB shootdown: every vCPU caches a page;
+ * the library moves and then write-protects it; every vCPU must see it.
+ */
+enum { NV = 4, PER_V = 192 };
+
+struct vcpu_job {
+	struct env *e;
+	unsigned id;
+	struct pw_kvm_access acc[PER_V];
+	struct pw_kvm_fault faults[PER_V];
+	size_t nf;
+	int ret;
+};
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu_job *j = arg;
+
+	j->ret = pw_kvm_run(j->e->kvm, j->id, j->id & 1 ? 3 : 0, j->acc, PER_V, j->faults, PER_V, &j->nf);
+	return NULL;
+}
+
+TEST(multi_vcpu)
+{
+	static struct vcpu_job jobs[NV];
+	const uint64_t region = 0x60000000, v = 0x70000000;
+	struct pw_kvm_stats before[NV], after;
+	pthread_t th[NV];
+	uint64_t filler;
+	struct env e;
+
+	if (env_init_n(&e, 64 << 20, 4, false, NV))
+		return;
+	REQUIRE_EQ(pw_mmap(e.mm, region, NV * PER_V * PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED, NULL), 0);
+	for (unsigned i = 0; i < NV; i++) {
+		jobs[i].e = &e;
+		jobs[i].id = i;
+		for (unsigned k = 0; k < PER_V; k++)
+			jobs[i].acc[k] = (struct pw_kvm_access){
+				.op = PW_KVM_WRITE, .addr = region + (uint64_t)(k * NV + i) * PW_PAGE_SIZE + 8 * i,
+				.value = tap_rand() };
+	}
+	for (unsigned i = 0; i < NV; i++)
+		REQUIRE_EQ(pthread_create(&th[i], NULL, vcpu_thread, &jobs[i]), 0);
+	for (unsigned i = 0; i < NV; i++)
+		pthread_join(th[i], NULL);
+	for (unsigned i = 0; i < NV; i++) {
+		CHECK_EQ(jobs[i].ret, 0);
+		CHECK_EQ(jobs[i].nf, PER_V); /* each first touch faulted once */
+		for (unsigned k = 0; k < PER_V; k++) {
+			uint64_t *p = frame_of(&e, jobs[i].acc[k].addr, NULL);
+
+			CHECK_EQ(jobs[i].acc[k].status, PW_KVM_DONE);
+			CHECK(p && *p == jobs[i].acc[k].value);
+			if (k < jobs[i].nf)
+				CHECK_EQ(jobs[i].faults[k].result, 0);
+		}
+	}
+
+	/* Shootdown. */
+	REQUIRE_EQ(pw_mmap(e.mm, v, PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_POPULATE, NULL), 0);
+	*(uint64_t *)frame_of(&e, v, NULL) = 0x1111;
+	for (unsigned i = 0; i < NV; i++) {
+		struct pw_kvm_access r1 = { .op = PW_KVM_READ, .addr = v };
+
+		CHECK_EQ(pw_kvm_run(e.kvm, i, 0, &r1, 1, NULL, 0, NULL), 0);
+		CHECK_EQ(r1.value, 0x1111);
+		pw_kvm_get_stats(e.kvm, (int)i, &before[i]);
+	}
+	REQUIRE_EQ(pw_munmap(e.mm, v, PW_PAGE_SIZE), 0);
+	REQUIRE_EQ(pw_mmap(e.mm, 0, PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_POPULATE, &filler), 0);
+	REQUIRE_EQ(pw_mmap(e.mm, v, PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_POPULATE, NULL), 0);
+	*(uint64_t *)frame_of(&e, v, NULL) = 0x2222;
+	for (unsigned i = 0; i < NV; i++) {
+		struct pw_kvm_access r2 = { .op = PW_KVM_READ, .addr = v };
+
+		CHECK_EQ(pw_kvm_run(e.kvm, i, 3, &r2, 1, NULL, 0, NULL), 0);
+		CHECK_EQ(r2.value, 0x2222);
+		pw_kvm_get_stats(e.kvm, (int)i, &after);
+		CHECK(after.invlpgs + after.cr3_flushes > before[i].invlpgs + before[i].cr3_flushes);
+	}
+	/* Every vCPU gets v writable in its TLB; then write-protect it. */
+	for (unsigned i = 0; i < NV; i++) {
+		struct pw_kvm_access w = { .op = PW_KVM_WRITE, .addr = v, .value = 5 };
+
+		CHECK_EQ(pw_kvm_run(e.kvm, i, 0, &w, 1, NULL, 0, NULL), 0);
+	}
+	REQUIRE_EQ(pw_mprotect(e.mm, v, PW_PAGE_SIZE, PW_PROT_READ), 0);
+	for (unsigned i = 0; i < NV; i++) {
+		struct pw_kvm_access w = { .op = PW_KVM_WRITE, .addr = v, .value = 6 };
+		struct pw_kvm_fault wf;
+		size_t nf;
+
+		CHECK_EQ(pw_kvm_run(e.kvm, i, 3, &w, 1, &wf, 1, &nf), 0);
+		CHECK_EQ(nf, 1);
+		CHECK_EQ(wf.error_code, PW_PF_P | PW_PF_W | PW_PF_U);
+		CHECK_EQ(w.status, PW_KVM_FAILED);
+	}
+	CHECK_EQ(*(uint64_t *)frame_of(&e, v, NULL), 5);
 	env_free(&e);
 }
 
@@ -767,21 +879,24 @@ TEST(bad_input)
 
 	if (env_init(&e, 64 << 20, 4, false))
 		return;
-	CHECK_EQ(pw_kvm_create(NULL, &k2), -EINVAL);
-	CHECK_EQ(pw_kvm_create(e.mm, NULL), -EINVAL);
-	CHECK_EQ(pw_kvm_create(e.mm, &k2), -EEXIST); /* the reserved range is taken */
+	CHECK_EQ(pw_kvm_create(NULL, 1, &k2), -EINVAL);
+	CHECK_EQ(pw_kvm_create(e.mm, 1, NULL), -EINVAL);
+	CHECK_EQ(pw_kvm_create(e.mm, 0, &k2), -EINVAL);
+	CHECK_EQ(pw_kvm_create(e.mm, PW_KVM_MAX_VCPUS + 1, &k2), -EINVAL);
+	CHECK_EQ(pw_kvm_run(e.kvm, 1, 0, &a, 1, NULL, 0, NULL), -EINVAL); /* no vCPU 1 */
+	CHECK_EQ(pw_kvm_create(e.mm, 1, &k2), -EEXIST); /* the reserved range is taken */
 	CHECK(k2 == NULL);
-	CHECK_EQ(pw_kvm_run(e.kvm, 1, &a, 1, NULL, 0, NULL), -EINVAL);
-	CHECK_EQ(pw_kvm_run(e.kvm, 0, NULL, 1, NULL, 0, NULL), -EINVAL);
-	CHECK_EQ(pw_kvm_run(e.kvm, 0, &a, PW_KVM_MAX_ACCESSES + 1, NULL, 0, NULL), -E2BIG);
+	CHECK_EQ(pw_kvm_run(e.kvm, 0, 1, &a, 1, NULL, 0, NULL), -EINVAL);
+	CHECK_EQ(pw_kvm_run(e.kvm, 0, 0, NULL, 1, NULL, 0, NULL), -EINVAL);
+	CHECK_EQ(pw_kvm_run(e.kvm, 0, 0, &a, PW_KVM_MAX_ACCESSES + 1, NULL, 0, NULL), -E2BIG);
 	a.op = 7;
-	CHECK_EQ(pw_kvm_run(e.kvm, 0, &a, 1, NULL, 0, NULL), -EINVAL);
-	CHECK_EQ(pw_kvm_run(NULL, 0, NULL, 0, NULL, 0, NULL), -EINVAL);
+	CHECK_EQ(pw_kvm_run(e.kvm, 0, 0, &a, 1, NULL, 0, NULL), -EINVAL);
+	CHECK_EQ(pw_kvm_run(NULL, 0, 0, NULL, 0, NULL, 0, NULL), -EINVAL);
 	CHECK_EQ(pw_kvm_flush(e.kvm, 0x2000, 0x1000), -EINVAL);
 	CHECK_EQ(pw_kvm_flush(NULL, 0, 0), -EINVAL);
 	CHECK_EQ(pw_kvm_translate(e.kvm, 0x1000, NULL), -EINVAL);
 	CHECK_EQ(pw_kvm_translate(e.kvm, 0x1000, &gpa), -ENOENT);
-	CHECK_EQ(pw_kvm_run(e.kvm, 3, NULL, 0, NULL, 0, NULL), 0); /* still works */
+	CHECK_EQ(pw_kvm_run(e.kvm, 0, 3, NULL, 0, NULL, 0, NULL), 0); /* still works */
 	/* Destroy unmaps the reserved range and gives its frames back. */
 	pw_kvm_destroy(e.kvm);
 	e.kvm = NULL;
@@ -793,13 +908,13 @@ TEST(bad_input)
 	cfg = *pw_mm_paging(e.mm);
 	cfg.maxphyaddr = (uint8_t)(e.caps.maxphyaddr - 1);
 	REQUIRE_EQ(pw_mm_create(e.arena, &cfg, &mm2), 0);
-	CHECK_EQ(pw_kvm_create(mm2, &k2), -EOPNOTSUPP);
+	CHECK_EQ(pw_kvm_create(mm2, 1, &k2), -EOPNOTSUPP);
 	pw_mm_get_stats(mm2, &s1);
 	CHECK_EQ(s1.nr_vmas, 0);
 	pw_mm_destroy(mm2);
 	/* Something in the reserved range: -EEXIST, nothing else mapped. */
 	REQUIRE_EQ(pw_mmap(e.mm, PW_KVM_AREA_END - PW_PAGE_SIZE, PW_PAGE_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_FIXED, NULL), 0);
-	CHECK_EQ(pw_kvm_create(e.mm, &k2), -EEXIST);
+	CHECK_EQ(pw_kvm_create(e.mm, 1, &k2), -EEXIST);
 	pw_mm_get_stats(e.mm, &s1);
 	CHECK_EQ(s1.nr_vmas, 1);
 	CHECK_EQ(pw_munmap(e.mm, PW_KVM_AREA_END - PW_PAGE_SIZE, PW_PAGE_SIZE), 0);
@@ -817,6 +932,7 @@ int main(void)
 	RUN(tlb_flush_oracle);
 	RUN(translate_oracle);
 	RUN(dirty_tracking_oracle);
+	RUN(multi_vcpu);
 	RUN(huge_1g);
 	RUN(five_level);
 	RUN(bad_input);

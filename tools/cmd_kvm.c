@@ -100,7 +100,7 @@ static int run_and_print(struct pw_kvm *kvm, int cpl, struct pw_kvm_access *acc,
 {
 	struct pw_kvm_fault faults[256];
 	size_t nf = 0;
-	int r = pw_kvm_run(kvm, cpl, acc, n, faults, 256, &nf);
+	int r = pw_kvm_run(kvm, 0, cpl, acc, n, faults, 256, &nf);
 
 	if (r) {
 		fprintf(stderr, "pagewalk kvm-demo: guest run failed: %s\n", strerror(-r));
@@ -170,7 +170,7 @@ int cmd_kvm(int argc, char **argv)
 		fprintf(stderr, "pagewalk kvm-demo: building the address space: %s\n", strerror(-r));
 		goto out;
 	}
-	r = pw_kvm_create(mm, &kvm);
+	r = pw_kvm_create(mm, 1, &kvm);
 	if (r) {
 		printf("pagewalk kvm-demo: KVM is not available here: creating the VM failed: %s\n", strerror(-r));
 		r = 77;

@@ -52,8 +52,9 @@ extern "C" {
 #define PW_KVM_AREA_START 0x7fffffe00000ULL
 #define PW_KVM_AREA_END 0x800000000000ULL
 
-/* Most accesses one pw_kvm_run() takes. */
+/* Most accesses one pw_kvm_run() takes; most vCPUs per VM. */
 #define PW_KVM_MAX_ACCESSES 1920
+#define PW_KVM_MAX_VCPUS 8
 
 struct pw_kvm;
 
@@ -87,24 +88,26 @@ struct pw_kvm_caps {
 int pw_kvm_probe(struct pw_kvm_caps *caps);
 
 /**
- * pw_kvm_create() - a VM over @mm's arena, with one vCPU in long mode on @mm's tables.
+ * pw_kvm_create() - a VM over @mm's arena, with vCPUs in long mode on @mm's tables.
  * @mm: an address space with an arena (not a foreign one). Its paging mode
  *      must be one the vCPU runs: MAXPHYADDR equal to the vCPU's, no
  *      protection keys, NX and 1 GiB pages only if offered, 5 levels only if
  *      KVM accepts CR4.LA57.
+ * @nr_vcpus: 1 .. PW_KVM_MAX_VCPUS. They share the tables (CR3) and have
+ *            a TLB each; every flush goes to all of them.
  * @out: receives the VM.
  *
  * Maps the reserved range [PW_KVM_AREA_START, PW_KVM_AREA_END) in @mm
- * (populated), writes the agent into it, and registers an MMU notifier on
- * @mm for TLB flushes.
+ * (populated; per vCPU a mailbox, a user and a kernel stack), writes the
+ * agent into it, and registers an MMU notifier on @mm for TLB flushes.
  *
  * Context: takes the mmap lock (do not hold it). May block.
- * Return: 0; -EINVAL (NULL or foreign @mm); -EOPNOTSUPP (no KVM support on
- * this platform, or the vCPU refuses @mm's paging mode); -ENOENT/-EACCES
- * (/dev/kvm); -EEXIST (something is mapped in the reserved range);
- * -ENOMEM; -EIO (a KVM ioctl failed). On error @mm is left as it was.
+ * Return: 0; -EINVAL (NULL or foreign @mm, bad @nr_vcpus); -EOPNOTSUPP (no
+ * KVM support on this platform, or the vCPU refuses @mm's paging mode);
+ * -ENOENT/-EACCES (/dev/kvm); -EEXIST (something is mapped in the reserved
+ * range); -ENOMEM; -EIO (a KVM ioctl failed). On error @mm is left as it was.
  */
-int pw_kvm_create(struct pw_mm *mm, struct pw_kvm **out);
+int pw_kvm_create(struct pw_mm *mm, unsigned nr_vcpus, struct pw_kvm **out);
 
 /**
  * pw_kvm_destroy() - close the VM and unmap the reserved range. NULL is a no-op.
@@ -163,8 +166,9 @@ struct pw_kvm_fault {
 };
 
 /**
- * pw_kvm_run() - run a list of accesses in the guest.
+ * pw_kvm_run() - run a list of accesses on one vCPU.
  * @kvm: the VM.
+ * @vcpu: which vCPU (0 .. nr_vcpus - 1).
  * @cpl: 0 (supervisor) or 3 (user): the privilege level of the accesses.
  * @acc: the accesses, run in order; @status and read @value are filled in.
  * @n: number of accesses, at most PW_KVM_MAX_ACCESSES (0 runs the agent to
@@ -179,21 +183,22 @@ struct pw_kvm_fault {
  * lock for read; after each resolved fault the guest invalidates that page.
  * CR0.WP is set; SMEP and SMAP are off.
  *
- * Context: the caller must not hold the mmap lock. One thread per @kvm.
+ * Context: the caller must not hold the mmap lock. Different vCPUs may run
+ * at the same time on different threads; one thread per vCPU.
  * Return: 0 when the guest finished the list (single accesses may have
  * failed: see @status); -EINVAL (bad @cpl, @op or NULL); -E2BIG (@n too
  * large); -ELOOP (the guest kept faulting); -EIO (the vCPU stopped
  * unexpectedly, e.g. a triple fault or an exception outside an access).
  */
-int pw_kvm_run(struct pw_kvm *kvm, int cpl, struct pw_kvm_access *acc, size_t n,
+int pw_kvm_run(struct pw_kvm *kvm, unsigned vcpu, int cpl, struct pw_kvm_access *acc, size_t n,
 	       struct pw_kvm_fault *faults, size_t max_faults, size_t *nr_faults);
 
 /**
  * pw_kvm_flush() - have the guest flush its TLB for [start, end) before its next access.
  * @start, @end: the range; @end == 0 means the top of the address space.
  *
- * Small ranges become a list of invlpg; large ones (or many queued pages)
- * a CR3 reload. This is what a library change of entries the guest may
+ * Every vCPU is told. Small ranges become a list of invlpg; large ones
+ * (or many queued pages) a CR3 reload. This is what a library change of entries the guest may
  * cache must be followed by.
  *
  * Where KVM has no EPT/NPT it shadows the guest's tables and only notices
@@ -203,25 +208,26 @@ int pw_kvm_run(struct pw_kvm *kvm, int cpl, struct pw_kvm_access *acc, size_t n,
  * effect; the guest still executes the invlpg / CR3 reload.
  *
  * Context: any thread; never blocks (takes a spinlock). Flushes queued
- * while pw_kvm_run() runs reach the guest at its next VM exit.
+ * while a vCPU runs reach it at its next VM exit (the next fault it takes
+ * or its next run), like a shootdown IPI that waits for the next exit.
  * Return: 0, -EINVAL (NULL, or @start above @end).
  */
 int pw_kvm_flush(struct pw_kvm *kvm, uint64_t start, uint64_t end);
 
 /**
- * pw_kvm_translate() - ask KVM to translate @addr (KVM_TRANSLATE).
+ * pw_kvm_translate() - ask KVM to translate @addr (KVM_TRANSLATE, on vCPU 0).
  * @phys: receives the guest-physical address.
  *
  * KVM walks the guest tables as a supervisor read: it sets Accessed bits
  * along a successful walk and ignores permissions (R/W, U/S, NX).
  *
- * Context: as pw_kvm_run().
+ * Context: as pw_kvm_run() for vCPU 0.
  * Return: 0; -ENOENT (not mapped, reserved bit, or non-canonical); -EINVAL; -EIO.
  */
 int pw_kvm_translate(struct pw_kvm *kvm, uint64_t addr, uint64_t *phys);
 
 /**
- * struct pw_kvm_stats - counters of a VM.
+ * struct pw_kvm_stats - counters of a vCPU.
  * @runs: pw_kvm_run() calls.
  * @exits: KVM_RUN returns (VM exits seen by the host).
  * @faults: exceptions the guest reported.
@@ -229,7 +235,7 @@ int pw_kvm_translate(struct pw_kvm *kvm, uint64_t addr, uint64_t *phys);
  *            taken and released), in nanoseconds.
  * @cr3_flushes: CR3 reloads the guest agent executed.
  * @invlpgs: invlpg instructions the guest agent executed.
- * @shadow_zaps: times pw_kvm_flush() made KVM drop its shadow page tables
+ * @shadow_zaps: times this vCPU made KVM drop its shadow page tables
  *               (hosts without EPT/NPT only, see pw_kvm_flush()).
  * @last_exit_reason: the last KVM exit reason (KVM_EXIT_*).
  */
@@ -244,8 +250,12 @@ struct pw_kvm_stats {
 	uint32_t last_exit_reason;
 };
 
-/** pw_kvm_get_stats() - read the counters. Context: as pw_kvm_run(). */
-void pw_kvm_get_stats(const struct pw_kvm *kvm, struct pw_kvm_stats *st);
+/**
+ * pw_kvm_get_stats() - read the counters of vCPU @vcpu, or their sums for @vcpu -1
+ * (@last_exit_reason is then the last vCPU's).
+ * Context: no pw_kvm_run() of those vCPUs running.
+ */
+void pw_kvm_get_stats(const struct pw_kvm *kvm, int vcpu, struct pw_kvm_stats *st);
 
 #ifdef __cplusplus
 }
