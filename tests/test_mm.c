@@ -149,6 +149,13 @@ TEST(populate_failure_leaves_no_mapping)
 	CHECK(vma == NULL);
 	pw_mmap_read_unlock(e.mm);
 	free(after);
+	/* FIXED over a mapping: the new one goes again, the old one stays replaced. */
+	CHECK_EQ(pw_mmap(e.mm, 0x10000000, 300 * 4096, RW, PF | PW_MAP_POPULATE, NULL), -ENOMEM);
+	CHECK_EQ(stats(e.mm).nr_vmas, 0);
+	CHECK_EQ(stats(e.mm).rss, 0);
+	CHECK_EQ(stats(e.mm).pgtables, 1);
+	CHECK_EQ(pw_arena_free_frames(e.a), e.free0 - 1);
+	CHECK_EQ(pw_mmap(e.mm, 0x10000000, 4 * 4096, RW, PF | PW_MAP_POPULATE, NULL), 0);
 	/* Not FIXED, a 2 MiB leaf that cannot be had, and not 512 pages either. */
 	CHECK_EQ(pw_mmap(e.mm, 0, PW_PMD_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_HUGE_2M | PW_MAP_POPULATE,
 			 NULL), -ENOMEM);

@@ -226,7 +226,9 @@ struct pw_vma *pw_vma_next(struct pw_mm *mm, const struct pw_vma *vma);
  * Return: 0; -EINVAL (bad length, alignment, prot or flags; non-canonical
  * or past the top of the lower half), -EEXIST (FIXED_NOREPLACE over a
  * mapping), -ENOMEM (no gap, or out of memory; with POPULATE, the mapping
- * is removed again and the address space is left as it was).
+ * is removed again and the address space is left as it was, except that
+ * what a PW_MAP_FIXED mapping replaced stays unmapped, as with the kernel's
+ * MAP_FIXED).
  */
 int pw_mmap(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, unsigned flags,
 	    uint64_t *out);
