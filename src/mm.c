@@ -321,17 +321,25 @@ static int mmap_region(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, 
 		pw_file_vma_link_locked(vma);
 		pw_i_mmap_unlock_write(file);
 	}
-	pw_vma_merge_around(mm, addr);
+	/*
+	 * With POPULATE, merge only once populated: a huge leaf faulted into a
+	 * merged VMA could reach into the neighbour, and removing the mapping
+	 * after a failure would then leave pages behind there (or need a split).
+	 */
+	if (!(flags & PW_MAP_POPULATE))
+		pw_vma_merge_around(mm, addr);
 	pw_mmap_write_unlock(mm);
 
 	if (flags & PW_MAP_POPULATE) {
 		ret = pw_mm_populate(mm, addr, addr + len, prot & PW_PROT_WRITE);
-		if (ret) {
-			pw_mmap_write_lock(mm);
-			do_munmap(mm, addr, addr + len);
-			pw_mmap_write_unlock(mm);
+		pw_mmap_write_lock(mm);
+		if (ret)
+			do_munmap(mm, addr, addr + len); /* leaves stay inside: no split, cannot fail */
+		else
+			pw_vma_merge_around(mm, addr);
+		pw_mmap_write_unlock(mm);
+		if (ret)
 			return ret;
-		}
 	}
 	if (out)
 		*out = addr;

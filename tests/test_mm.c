@@ -166,6 +166,46 @@ TEST(populate_failure_leaves_no_mapping)
 	env_fini(&e);
 }
 
+/*
+ * POPULATE next to a huge mapping of the same kind: a populated 2 MiB leaf
+ * must not reach into the neighbour, or removing the failed mapping would
+ * leave pages (and tables) there.
+ */
+TEST(populate_failure_next_to_huge_neighbour)
+{
+	struct env e;
+	uint64_t nb = 0x40000000, p, n = 0;
+	char *before, *after;
+
+	env_init(&e, 4, 16 << 20);
+	CHECK_EQ(pw_mmap(e.mm, nb, 1 << 20, RW, PF | PW_MAP_HUGE_2M, NULL), 0);
+	/* Take every frame, then give back one 2 MiB block and four frames. */
+	while (pw_frame_alloc(e.a, 0, &p) == 0)
+		n++;
+	for (p = 1024; p < 1024 + 512; p++)
+		pw_frame_free(e.a, p, 0);
+	for (p = 2048; p < 2052; p++)
+		pw_frame_free(e.a, p, 0);
+	before = snap(&e);
+	CHECK_EQ(pw_mmap(e.mm, nb + (1 << 20), 3 << 20, RW, PF | PW_MAP_HUGE_2M | PW_MAP_POPULATE, NULL),
+		 -ENOMEM);
+	after = snap(&e);
+	CHECK(strcmp(before, after) == 0);
+	free(before);
+	free(after);
+	/* With room, the populated mapping merges with its neighbour as usual. */
+	pw_mm_destroy(e.mm);
+	for (p = 1; p < pw_arena_nr_frames(e.a); p++)
+		if (!(pw_frame_meta(e.a, p)->flags & PW_FRAME_FREE) && pw_frame_meta(e.a, p)->refcount == 1)
+			pw_frame_free(e.a, p, 0);
+	CHECK_EQ(pw_arena_free_frames(e.a), e.free0);
+	CHECK_EQ(pw_mm_create(e.a, NULL, &e.mm), 0);
+	CHECK_EQ(pw_mmap(e.mm, nb, 1 << 20, RW, PF | PW_MAP_HUGE_2M, NULL), 0);
+	CHECK_EQ(pw_mmap(e.mm, nb + (1 << 20), 3 << 20, RW, PF | PW_MAP_HUGE_2M | PW_MAP_POPULATE, NULL), 0);
+	CHECK_EQ(stats(e.mm).nr_vmas, 1);
+	env_fini(&e);
+}
+
 /* ---- munmap and tables ------------------------------------------------------ */
 
 TEST(munmap_frees_empty_tables)
@@ -664,6 +704,7 @@ int main(void)
 	tap_start();
 	RUN(full_arena_failed_fault_leaves_no_trace);
 	RUN(populate_failure_leaves_no_mapping);
+	RUN(populate_failure_next_to_huge_neighbour);
 	RUN(munmap_frees_empty_tables);
 	RUN(partial_munmap_splits_2m_leaf);
 	RUN(partial_munmap_splits_1g_leaf);
