@@ -530,6 +530,30 @@ TEST(odd_upper_entries)
 	env_fini(&e);
 }
 
+/* A no-VMA walk of another root: the tables of a second mm in the same arena. */
+TEST(novma_walk_of_another_root)
+{
+	struct env e;
+	struct pw_mm *mm2;
+	struct cnt c = fresh();
+	uint64_t a = 0x10000000;
+
+	env_init(&e, 4, 16 << 20);
+	REQUIRE_EQ(pw_mm_create(e.a, NULL, &mm2), 0);
+	map_pages(mm2, a, 3);
+	pw_mmap_read_lock(e.mm);
+	CHECK_EQ(pw_walk_page_range_novma(e.mm, a, a + 4 * 4096, &all_ops, PW_ROOT_DEFAULT, &c), 0);
+	CHECK_EQ(c.pte, 0); /* e.mm has nothing there */
+	CHECK_EQ(c.hole, 1);
+	c = fresh();
+	CHECK_EQ(pw_walk_page_range_novma(e.mm, a, a + 4 * 4096, &all_ops, pw_mm_root(mm2), &c), 0);
+	CHECK_EQ(c.pte, 4);
+	CHECK_EQ(c.hole, 0);
+	pw_mmap_read_unlock(e.mm);
+	pw_mm_destroy(mm2);
+	env_fini(&e);
+}
+
 int main(void)
 {
 	alarm(60);
@@ -546,5 +570,6 @@ int main(void)
 	RUN(huge_leaf_never_reaches_pte_entry_nor_split);
 	RUN(five_level_walk_and_hole_depths);
 	RUN(odd_upper_entries);
+	RUN(novma_walk_of_another_root);
 	return tap_done();
 }
