@@ -4,8 +4,8 @@
  *
  * pw_kvm_create() makes a VM whose guest-physical memory IS the address
  * space's frame arena: one memory slot, guest-physical address = frame
- * number << 12. Its vCPU starts directly in 64-bit long mode with CR3 at
- * pw_mm_root(), so every access the guest makes is translated by the
+ * number << 12. Its vCPUs (one or more) start directly in 64-bit long
+ * mode with CR3 at pw_mm_root(), so every access the guest makes is translated by the
  * hypervisor's (or the CPU's) MMU walking this library's tables, and the
  * Accessed and Dirty bits it sets land in the arena.
  *
@@ -30,10 +30,13 @@
  * 2 MiB of the lower canonical half. That range must be free when the VM is
  * created and must not be changed while it exists; pw_kvm_destroy() unmaps
  * it again. Its pages use PML4 slot 255 (and the tables under it), so the
- * agent's own walks set Accessed/Dirty bits only there.
+ * agent's own walks set Accessed/Dirty bits only there. Layout: system page
+ * (GDT, TSSs, IDT) at +0, agent code at +0x1000, and for vCPU i at
+ * +0x10000 + 0x20000 * i its mailbox (16 pages), user stack (+0x10000) and
+ * kernel stack (+0x18000).
  *
- * Only Linux on x86-64 has KVM support; elsewhere every function returns
- * -EOPNOTSUPP.
+ * Only Linux on x86-64 has KVM support; elsewhere every function that
+ * returns a value returns -EOPNOTSUPP.
  */
 #ifndef PAGEWALK_KVM_H
 #define PAGEWALK_KVM_H
