@@ -35,66 +35,99 @@ struct clean_walk {
 	uint64_t start, end;
 };
 
-static int wp_pte(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
+/* Write-protect one PTE; true if it was writable. */
+static inline bool wp_one(uint64_t *e)
+{
+	uint64_t v = pw_entry_read(e);
+
+	if ((v & (PW_P | PW_RW)) != (PW_P | PW_RW))
+		return false;
+	return __atomic_fetch_and(e, ~(uint64_t)PW_RW, __ATOMIC_ACQ_REL) & PW_RW;
+}
+
+/* Clean one PTE; true if it was dirty (the caller records it). */
+static inline bool clean_one(uint64_t *e)
+{
+	uint64_t v = pw_entry_read(e);
+
+	if ((v & (PW_P | PW_D)) != (PW_P | PW_D))
+		return false;
+	return __atomic_fetch_and(e, ~(uint64_t)PW_D, __ATOMIC_ACQ_REL) & PW_D;
+}
+
+static void record(struct clean_walk *cw, const struct pw_vma *vma, uint64_t addr)
+{
+	uint64_t bit = ((addr - vma->vm_start) >> PW_PAGE_SHIFT) + vma->vm_pgoff - cw->bitmap_pgoff;
+
+	cw->base.total++;
+	pw_tlb_gather_add(&cw->base.tlb, addr, PW_PAGE_SIZE);
+	cw->bitmap[bit / 64] |= 1ULL << (bit % 64);
+	if (bit < cw->start)
+		cw->start = bit;
+	if (bit + 1 > cw->end)
+		cw->end = bit + 1;
+}
+
+/*
+ * The PTEs under one PMD entry, in one tight loop under the PTE table's
+ * lock (the kernel calls a pte_entry per PTE; the result is the same).
+ * Huge entries are never split (their dirty state would be lost), never
+ * changed and never counted. The walk does not descend: no pte_entry.
+ */
+static int wp_clean_pmd(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struct pw_mm_walk *walk,
+			bool clean)
 {
 	struct wp_walk *w = walk->private;
-	uint64_t v = pw_entry_read(&pte->val);
+	struct pw_mm *mm = walk->mm;
+	uint64_t v = pw_pmdp_get(pmd).val, pfn, *e;
 
-	if ((v & PW_P) && (v & PW_RW)) {
-		uint64_t old = __atomic_fetch_and(&pte->val, ~(uint64_t)PW_RW, __ATOMIC_ACQ_REL);
-
-		if (old & PW_RW) {
+	walk->action = PW_ACTION_CONTINUE;
+	if (v & PW_PS) {
+		__atomic_fetch_add(&w->file->huge_skipped, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	if (!pw_entry_table(PW_LEVEL_PMD, v))
+		return 0;
+	pfn = pw_table_pfn(mm, v);
+	pw_pte_lock(mm, pfn);
+	if (pw_entry_read(&pmd->val) != v) {
+		pw_pte_unlock(mm, pfn); /* the table went away: read the entry again */
+		walk->action = PW_ACTION_AGAIN;
+		return 0;
+	}
+	e = pw_table(mm, pfn) + pw_index(PW_LEVEL_PTE, addr);
+	for (; addr != next; addr += PW_PAGE_SIZE, e++) {
+		if (clean) {
+			if (clean_one(e))
+				record((struct clean_walk *)w, walk->vma, addr);
+		} else if (wp_one(e)) {
 			w->total++;
 			pw_tlb_gather_add(&w->tlb, addr, PW_PAGE_SIZE);
 		}
 	}
+	pw_pte_unlock(mm, pfn);
 	return 0;
 }
 
-static int clean_record_pte(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
+static int wp_pmd_entry(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
 {
-	struct clean_walk *cw = walk->private;
-	uint64_t v = pw_entry_read(&pte->val);
-
-	if ((v & PW_P) && (v & PW_D)) {
-		uint64_t old = __atomic_fetch_and(&pte->val, ~(uint64_t)PW_D, __ATOMIC_ACQ_REL);
-		uint64_t bit;
-
-		if (!(old & PW_D))
-			return 0;
-		bit = ((addr - walk->vma->vm_start) >> PW_PAGE_SHIFT) + walk->vma->vm_pgoff -
-		      cw->bitmap_pgoff;
-		cw->base.total++;
-		pw_tlb_gather_add(&cw->base.tlb, addr, PW_PAGE_SIZE);
-		cw->bitmap[bit / 64] |= 1ULL << (bit % 64);
-		if (bit < cw->start)
-			cw->start = bit;
-		if (bit + 1 > cw->end)
-			cw->end = bit + 1;
-	}
-	return 0;
+	return wp_clean_pmd(pmd, addr, next, walk, false);
 }
 
-/* Huge entries: never split (their dirty state would be lost), never changed. */
-static int huge_entry(uint64_t v, struct pw_mm_walk *walk)
+static int clean_pmd_entry(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
 {
-	struct wp_walk *w = walk->private;
-
-	if (v & PW_PS) {
-		__atomic_fetch_add(&w->file->huge_skipped, 1, __ATOMIC_RELAXED);
-		walk->action = PW_ACTION_CONTINUE;
-	}
-	return 0;
-}
-
-static int wp_clean_pmd_entry(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
-{
-	return huge_entry(pw_pmdp_get(pmd).val, walk);
+	return wp_clean_pmd(pmd, addr, next, walk, true);
 }
 
 static int wp_clean_pud_entry(pw_pud_t *pud, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
 {
-	return huge_entry(pw_pudp_get(pud).val, walk);
+	struct wp_walk *w = walk->private;
+
+	if (pw_pudp_get(pud).val & PW_PS) {
+		__atomic_fetch_add(&w->file->huge_skipped, 1, __ATOMIC_RELAXED);
+		walk->action = PW_ACTION_CONTINUE;
+	}
+	return 0;
 }
 
 /* Only shared VMAs that may be written are tracked; others are skipped. */
@@ -129,8 +162,7 @@ static void wp_clean_post_vma(struct pw_mm_walk *walk)
 }
 
 static const struct pw_walk_ops wp_walk_ops = {
-	.pte_entry = wp_pte,
-	.pmd_entry = wp_clean_pmd_entry,
+	.pmd_entry = wp_pmd_entry,
 	.pud_entry = wp_clean_pud_entry,
 	.test_walk = wp_clean_test_walk,
 	.pre_vma = wp_clean_pre_vma,
@@ -138,8 +170,7 @@ static const struct pw_walk_ops wp_walk_ops = {
 };
 
 static const struct pw_walk_ops clean_walk_ops = {
-	.pte_entry = clean_record_pte,
-	.pmd_entry = wp_clean_pmd_entry,
+	.pmd_entry = clean_pmd_entry,
 	.pud_entry = wp_clean_pud_entry,
 	.test_walk = wp_clean_test_walk,
 	.pre_vma = wp_clean_pre_vma,
