@@ -165,12 +165,38 @@ static void *map_thread(void *arg)
 	return NULL;
 }
 
+/* A second address space on the same arena: its own faults, maps and unmaps. */
+static void *other_mm_thread(void *arg)
+{
+	struct shared *sh = arg;
+	struct pw_mm *mm2;
+	uint64_t s = 7;
+	int rounds = 0;
+
+	if (pw_mm_create(pw_mm_arena(sh->mm), NULL, &mm2)) {
+		__atomic_fetch_add(&sh->fault_errors, 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	while (!__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE) || rounds++ < MIN_WALKS) {
+		uint64_t r = rng_next(&s), a = 0x20000000 + ((r % 64) << 21);
+		unsigned huge = (r & 2) ? PW_MAP_HUGE_2M : 0;
+
+		if (pw_mmap(mm2, a, PW_PMD_SIZE, PW_PROT_READ | PW_PROT_WRITE,
+			    PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_POPULATE | huge, NULL) ||
+		    pw_access(mm2, NULL, a + 4096, PW_FAULT_WRITE, NULL) ||
+		    ((r & 4) && pw_munmap(mm2, a + ((r >> 8) % 512 << 12), 4096)))
+			__atomic_fetch_add(&sh->fault_errors, 1, __ATOMIC_RELAXED);
+	}
+	pw_mm_destroy(mm2);
+	return NULL;
+}
+
 TEST(fault_walk_map_concurrently)
 {
 	struct pw_arena *a;
 	struct shared *sh = calloc(1, sizeof(*sh));
 	struct faulter f[NFAULTERS];
-	pthread_t ft[NFAULTERS], wt, mt;
+	pthread_t ft[NFAULTERS], wt, mt, ot;
 	struct pw_walk_state st;
 	struct pw_mm_stats stats;
 	uint64_t free0, present = 0, protnone = 0, tables = 1, missing = 0;
@@ -190,11 +216,13 @@ TEST(fault_walk_map_concurrently)
 	}
 	REQUIRE_EQ(pthread_create(&wt, NULL, walk_thread, sh), 0);
 	REQUIRE_EQ(pthread_create(&mt, NULL, map_thread, sh), 0);
+	REQUIRE_EQ(pthread_create(&ot, NULL, other_mm_thread, sh), 0);
 	for (int i = 0; i < NFAULTERS; i++)
 		pthread_join(ft[i], NULL);
 	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
 	pthread_join(wt, NULL);
 	pthread_join(mt, NULL);
+	pthread_join(ot, NULL);
 
 	CHECK_EQ(sh->fault_errors, 0);
 	CHECK_EQ(sh->bad_walks, 0);
