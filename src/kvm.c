@@ -725,9 +725,14 @@ PW_API int pw_kvm_run(struct pw_kvm *kvm, unsigned vcpu, int cpl, struct pw_kvm_
 		return -EINVAL;
 	if (n > PW_KVM_MAX_ACCESSES)
 		return -E2BIG;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (acc[i].op < PW_KVM_READ || acc[i].op > PW_KVM_EXEC)
 			return -EINVAL;
+		/* The agent's own memory: reads are harmless, the rest is not. */
+		if (acc[i].op != PW_KVM_READ && acc[i].addr >= PW_KVM_AREA_START &&
+		    acc[i].addr < PW_KVM_AREA_END)
+			return -EINVAL;
+	}
 	vc = &kvm->vcpu[vcpu];
 
 	for (size_t i = 0; i < n; i++) {

@@ -422,7 +422,7 @@ TEST(accessed_dirty_oracle)
 				}
 			}
 		}
-		REQUIRE_EQ(pw_kvm_run(e.kvm, 0, 0, acc, (size_t)n, faults, 8, &nf), 0);
+		REQUIRE_EQ(pw_kvm_run(e.kvm, 0, round ? 3 : 0, acc, (size_t)n, faults, 8, &nf), 0);
 		CHECK_EQ(nf, 0);
 		for (int i = 0; i < ne; i++) {
 			uint64_t v = *ents[i].p;
@@ -434,7 +434,8 @@ TEST(accessed_dirty_oracle)
 				CHECK(false);
 			}
 		}
-		tap_diag("round %d: %d accesses (%d writes), %d entries checked", round, n, nwrites, ne);
+		tap_diag("round %d (CPL %d): %d accesses (%d writes), %d entries checked", round, round ? 3 : 0, n,
+			 nwrites, ne);
 	}
 	env_free(&e);
 }
@@ -892,6 +893,11 @@ TEST(bad_input)
 	a.op = 7;
 	CHECK_EQ(pw_kvm_run(e.kvm, 0, 0, &a, 1, NULL, 0, NULL), -EINVAL);
 	CHECK_EQ(pw_kvm_run(NULL, 0, 0, NULL, 0, NULL, 0, NULL), -EINVAL);
+	a = (struct pw_kvm_access){ .op = PW_KVM_WRITE, .addr = PW_KVM_AREA_START + 0x800 }; /* the IDT */
+	CHECK_EQ(pw_kvm_run(e.kvm, 0, 0, &a, 1, NULL, 0, NULL), -EINVAL);
+	a.op = PW_KVM_READ;
+	CHECK_EQ(pw_kvm_run(e.kvm, 0, 0, &a, 1, NULL, 0, NULL), 0);
+	CHECK_EQ(a.status, PW_KVM_DONE);
 	CHECK_EQ(pw_kvm_flush(e.kvm, 0x2000, 0x1000), -EINVAL);
 	CHECK_EQ(pw_kvm_flush(NULL, 0, 0), -EINVAL);
 	CHECK_EQ(pw_kvm_translate(e.kvm, 0x1000, NULL), -EINVAL);

@@ -188,8 +188,13 @@ struct pw_kvm_fault {
  *
  * Context: the caller must not hold the mmap lock. Different vCPUs may run
  * at the same time on different threads; one thread per vCPU.
+ * An execute access runs guest code at @cpl: the code at @addr must return
+ * (a lone `ret` is the intended use); code that never returns never gives
+ * control back to the host.
+ *
  * Return: 0 when the guest finished the list (single accesses may have
- * failed: see @status); -EINVAL (bad @cpl, @op or NULL); -E2BIG (@n too
+ * failed: see @status); -EINVAL (bad @vcpu, @cpl or @op, NULL, or a write
+ * or execute inside the reserved range); -E2BIG (@n too
  * large); -ELOOP (the guest kept faulting); -EIO (the vCPU stopped
  * unexpectedly, e.g. a triple fault or an exception outside an access).
  */
