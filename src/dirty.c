@@ -38,9 +38,10 @@ struct clean_walk {
 /* Write-protect one PTE; true if it was writable. */
 static inline bool wp_one(uint64_t *e)
 {
-	uint64_t v = pw_entry_read(e);
+	/* relaxed: a PTE points at data, not at a table we would follow */
+	uint64_t v = __atomic_load_n(e, __ATOMIC_RELAXED);
 
-	if ((v & (PW_P | PW_RW)) != (PW_P | PW_RW))
+	if (likely((v & (PW_P | PW_RW)) != (PW_P | PW_RW)))
 		return false;
 	return __atomic_fetch_and(e, ~(uint64_t)PW_RW, __ATOMIC_ACQ_REL) & PW_RW;
 }
@@ -48,9 +49,9 @@ static inline bool wp_one(uint64_t *e)
 /* Clean one PTE; true if it was dirty (the caller records it). */
 static inline bool clean_one(uint64_t *e)
 {
-	uint64_t v = pw_entry_read(e);
+	uint64_t v = __atomic_load_n(e, __ATOMIC_RELAXED);
 
-	if ((v & (PW_P | PW_D)) != (PW_P | PW_D))
+	if (likely((v & (PW_P | PW_D)) != (PW_P | PW_D)))
 		return false;
 	return __atomic_fetch_and(e, ~(uint64_t)PW_D, __ATOMIC_ACQ_REL) & PW_D;
 }
@@ -96,13 +97,16 @@ static int wp_clean_pmd(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struct pw_m
 		return 0;
 	}
 	e = pw_table(mm, pfn) + pw_index(PW_LEVEL_PTE, addr);
-	for (; addr != next; addr += PW_PAGE_SIZE, e++) {
-		if (clean) {
+	if (clean) {
+		for (; addr != next; addr += PW_PAGE_SIZE, e++)
 			if (clean_one(e))
 				record((struct clean_walk *)w, walk->vma, addr);
-		} else if (wp_one(e)) {
-			w->total++;
-			pw_tlb_gather_add(&w->tlb, addr, PW_PAGE_SIZE);
+	} else {
+		for (; addr != next; addr += PW_PAGE_SIZE, e++) {
+			if (wp_one(e)) {
+				w->total++;
+				pw_tlb_gather_add(&w->tlb, addr, PW_PAGE_SIZE);
+			}
 		}
 	}
 	pw_pte_unlock(mm, pfn);
