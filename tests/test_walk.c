@@ -554,6 +554,38 @@ TEST(novma_walk_of_another_root)
 	env_fini(&e);
 }
 
+/*
+ * Kernel bug 2: a gap between VMAs is one pte_hole(-1), and its tables are
+ * not read, even where a table (shared with a neighbouring VMA) has an
+ * entry there. The no-VMA walk does read it.
+ */
+TEST(vma_gap_tables_not_read)
+{
+	struct env e;
+	struct cnt c = fresh();
+	uint64_t a = 0x10000000, *stray;
+
+	env_init(&e, 4, 16 << 20);
+	map_pages(e.mm, a, 2);
+	map_pages(e.mm, a + 8 * 4096, 2);
+	pw_mmap_read_lock(e.mm);
+	stray = (uint64_t *)pw_frame_ptr(e.a, pw_mm_root(e.mm)); /* find the PTE of a + 4 pages */
+	for (int l = 3; l > 0; l--)
+		stray = (uint64_t *)pw_frame_ptr(e.a, pw_entry_pfn(l, stray[pw_index(l, a)], 46));
+	stray += pw_index(0, a + 4 * 4096);
+	*stray = pw_mk_leaf(0, 1, PW_P | PW_US); /* frame 1: harmless, never released */
+	CHECK_EQ(pw_walk_page_range(e.mm, a, a + 10 * 4096, &all_ops, &c), 0);
+	CHECK_EQ(c.pte, 4);
+	CHECK_EQ(c.hole, 1);
+	CHECK_EQ(c.depths, 1u);
+	c = fresh();
+	CHECK_EQ(pw_walk_page_range_novma(e.mm, a, a + 10 * 4096, &all_ops, PW_ROOT_DEFAULT, &c), 0);
+	CHECK_EQ(c.pte, 10);
+	*stray = 0;
+	pw_mmap_read_unlock(e.mm);
+	env_fini(&e);
+}
+
 int main(void)
 {
 	alarm(60);
@@ -571,5 +603,6 @@ int main(void)
 	RUN(five_level_walk_and_hole_depths);
 	RUN(odd_upper_entries);
 	RUN(novma_walk_of_another_root);
+	RUN(vma_gap_tables_not_read);
 	return tap_done();
 }
