@@ -226,6 +226,7 @@ static bool same(const struct recs *x, const struct recs *y, const char *what)
 
 static void compare_all(int levels)
 {
+	struct pw_mm *foreign;
 	struct fix f;
 	const uint64_t b0 = levels == 5 ? 0x00f0000000000000ULL : 0x00007e0000000000ULL;
 	const uint64_t ranges[][2] = {
@@ -239,28 +240,36 @@ static void compare_all(int levels)
 	};
 
 	fix_init(&f, levels);
-	for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
-		for (unsigned flags = 0; flags < 8; flags++) {
-			struct recs cb = { .flags = flags, .levels = levels };
-			struct recs it = { .flags = flags, .levels = levels };
-			struct pw_walk_state st;
-			char what[96];
+	/* The arena mm, then a foreign mm over the same tables (no locks, alias set). */
+	REQUIRE_EQ(pw_mm_create_foreign(pw_arena_phys(f.a), pw_mm_paging(f.mm), pw_mm_root(f.mm), &foreign), 0);
+	for (int fo = 0; fo < 2; fo++) {
+		struct pw_mm *mm = fo ? foreign : f.mm;
 
-			snprintf(what, sizeof(what), "%d-level range %zu flags %u", levels, r, flags);
-			pw_mmap_read_lock(f.mm);
-			CHECK_EQ(pw_walk_page_range_novma(f.mm, ranges[r][0], ranges[r][1], &cb_ops,
-							  PW_ROOT_DEFAULT, &cb), 0);
-			pw_for_each_entry(&st, f.mm, ranges[r][0], ranges[r][1], flags)
-				add(&it, st.type, st.type == PW_STEP_HOLE ? (int)st.reason : 0, st.level,
-				    st.start, st.end, st.entry);
-			CHECK_EQ(pw_walk_error(&st), 0);
-			pw_mmap_read_unlock(f.mm);
-			CHECK(same(&cb, &it, what));
-			CHECK(it.n > 0 || !(flags & PW_WALK_HOLES));
-			free(cb.r);
-			free(it.r);
+		for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+			for (unsigned flags = 0; flags < 8; flags++) {
+				struct recs cb = { .flags = flags, .levels = levels };
+				struct recs it = { .flags = flags, .levels = levels };
+				struct pw_walk_state st;
+				char what[96];
+
+				snprintf(what, sizeof(what), "%d-level %s range %zu flags %u", levels,
+					 fo ? "foreign" : "arena", r, flags);
+				pw_mmap_read_lock(f.mm);
+				CHECK_EQ(pw_walk_page_range_novma(mm, ranges[r][0], ranges[r][1], &cb_ops,
+								  PW_ROOT_DEFAULT, &cb), 0);
+				pw_for_each_entry(&st, mm, ranges[r][0], ranges[r][1], flags)
+					add(&it, st.type, st.type == PW_STEP_HOLE ? (int)st.reason : 0,
+					    st.level, st.start, st.end, st.entry);
+				CHECK_EQ(pw_walk_error(&st), 0);
+				pw_mmap_read_unlock(f.mm);
+				CHECK(same(&cb, &it, what));
+				CHECK(it.n > 0 || !(flags & PW_WALK_HOLES));
+				free(cb.r);
+				free(it.r);
+			}
 		}
 	}
+	pw_mm_destroy(foreign);
 	fix_fini(&f);
 }
 
