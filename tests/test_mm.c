@@ -699,9 +699,76 @@ TEST(failed_split_leaves_no_trace)
 	}
 }
 
+/*
+ * Random munmap/mprotect edges over 1 GiB and 2 MiB leaves with only 0..3
+ * frames to spare: each call either succeeds, with every frame accounted
+ * for, or fails with -ENOMEM and changes nothing. Seeded (PW_SEED).
+ */
+TEST(random_edges_all_or_nothing)
+{
+	struct env e;
+	const uint64_t base = 0x40000000, span = PW_PUD_SIZE + 4 * PW_PMD_SIZE;
+	uint64_t *held, nheld = 0, cap = (2ULL << 30) >> 12;
+	int fails = 0, oks = 0;
+
+	env_init(&e, 4, 2ULL << 30);
+	held = malloc(cap * sizeof(*held));
+	REQUIRE(held);
+	CHECK_EQ(pw_mmap(e.mm, base, PW_PUD_SIZE, RW, PF | PW_MAP_HUGE_1G | PW_MAP_POPULATE, NULL), 0);
+	CHECK_EQ(pw_mmap(e.mm, base + PW_PUD_SIZE, 4 * PW_PMD_SIZE, RW, PF | PW_MAP_HUGE_2M | PW_MAP_POPULATE,
+			 NULL), 0);
+	REQUIRE_EQ(stats(e.mm).rss, span >> 12);
+	for (int it = 0; it < 150; it++) {
+		uint64_t want = tap_rand() % 4, r = tap_rand();
+		uint64_t start = base + ((r % (span >> 12)) << 12);
+		uint64_t len = ((1 + (r >> 40) % ((r & 1) ? 4 : 1200)) << 12);
+		char *before, *after;
+		struct pw_mm_stats st;
+		int ret;
+
+		if (start + len > base + span)
+			len = base + span - start;
+		while (pw_arena_free_frames(e.a) > want && nheld < cap)
+			REQUIRE_EQ(pw_frame_alloc(e.a, 0, &held[nheld++]), 0);
+		while (pw_arena_free_frames(e.a) < want && nheld)
+			pw_frame_free(e.a, held[--nheld], 0);
+		before = snap(&e);
+		if (r & 2)
+			ret = pw_munmap(e.mm, start, len);
+		else
+			ret = pw_mprotect(e.mm, start, len, (r & 4) ? PW_PROT_READ : PW_PROT_NONE);
+		after = snap(&e);
+		if (ret) {
+			CHECK_EQ(ret, -ENOMEM); /* out of frames, or mprotect over a hole */
+			if (strcmp(before, after)) {
+				tap_diag("it %d: failed %s [0x%" PRIx64 ", +0x%" PRIx64 ") changed the address space",
+					 it, (r & 2) ? "munmap" : "mprotect", start, len);
+				CHECK(!"changed");
+			}
+			fails++;
+		} else {
+			oks++;
+		}
+		free(before);
+		free(after);
+		/* Every frame: free, held here, a table, or mapped once. */
+		pw_mm_get_stats(e.mm, &st);
+		CHECK_EQ(pw_arena_free_frames(e.a) + nheld + st.pgtables + st.rss, pw_arena_nr_frames(e.a) - 1);
+		if (tap_cur_failed)
+			break;
+	}
+	tap_diag("%d calls succeeded, %d failed with -ENOMEM", oks, fails);
+	CHECK(oks > 10 && fails > 10);
+	while (nheld)
+		pw_frame_free(e.a, held[--nheld], 0);
+	free(held);
+	env_fini(&e);
+}
+
 int main(void)
 {
 	tap_start();
+	tap_seed("test_mm");
 	RUN(full_arena_failed_fault_leaves_no_trace);
 	RUN(populate_failure_leaves_no_mapping);
 	RUN(populate_failure_next_to_huge_neighbour);
@@ -716,5 +783,6 @@ int main(void)
 	RUN(vma_split_merge_and_placement);
 	RUN(write_permission_comes_back_on_fault);
 	RUN(failed_split_leaves_no_trace);
+	RUN(random_edges_all_or_nothing);
 	return tap_done();
 }
