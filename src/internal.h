@@ -230,3 +230,10 @@ void pw_mmu_notifier_range_init(struct pw_mmu_notifier_range *r, enum pw_mmu_not
 void pw_mmu_notifier_invalidate_range_start(const struct pw_mmu_notifier_range *r);
 void pw_mmu_notifier_invalidate_range_end(const struct pw_mmu_notifier_range *r);
 void pw_mmu_notifier_arch_invalidate(struct pw_mm *mm, uint64_t start, uint64_t end);
+
+/* seen.c: (table frame, level) pairs a foreign walk entered (alias check). */
+struct pw_walk_seen;
+struct pw_walk_seen *pw_seen_new(void);			/* NULL: no memory */
+bool pw_seen_has(const struct pw_walk_seen *s, uint64_t pfn, int level);
+int pw_seen_add(struct pw_walk_seen **s, uint64_t pfn, int level); /* 0, -ENOMEM */
+void pw_seen_free(struct pw_walk_seen *s);

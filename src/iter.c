@@ -16,68 +16,6 @@ static bool must_lock(const struct pw_walk_state *st)
 	return st->_mm->arena != NULL;
 }
 
-/*
- * The (table frame, level) pairs a foreign walk has entered: an open-
- * addressing hash set of keys pfn * 8 + level + 1 (0 marks a free slot),
- * kept at most half full.
- */
-struct pw_walk_seen {
-	size_t cap, used;
-	uint64_t keys[];
-};
-
-static size_t seen_slot(const struct pw_walk_seen *s, uint64_t key)
-{
-	uint64_t h = key * 0x9e3779b97f4a7c15ULL;
-	size_t i = (size_t)(h >> 20) & (s->cap - 1);
-
-	while (s->keys[i] && s->keys[i] != key)
-		i = (i + 1) & (s->cap - 1);
-	return i;
-}
-
-static uint64_t seen_key(uint64_t pfn, int level)
-{
-	return pfn * 8 + (uint64_t)level + 1;
-}
-
-static bool seen_has(const struct pw_walk_state *st, uint64_t pfn, int level)
-{
-	const struct pw_walk_seen *s = st->_seen;
-	uint64_t key = seen_key(pfn, level);
-
-	return s && s->cap && s->keys[seen_slot(s, key)] == key;
-}
-
-/* Record a pair; 0 or -ENOMEM. */
-static int seen_add(struct pw_walk_state *st, uint64_t pfn, int level)
-{
-	struct pw_walk_seen *s = st->_seen;
-	uint64_t key = seen_key(pfn, level);
-	size_t i;
-
-	if (!s->cap || (s->used + 1) * 2 > s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 256;
-		struct pw_walk_seen *n = calloc(1, sizeof(*n) + ncap * sizeof(uint64_t));
-
-		if (!n)
-			return -ENOMEM;
-		n->cap = ncap;
-		for (size_t j = 0; j < s->cap; j++)
-			if (s->keys[j])
-				n->keys[seen_slot(n, s->keys[j])] = s->keys[j];
-		n->used = s->used;
-		free(s);
-		st->_seen = s = n;
-	}
-	i = seen_slot(s, key);
-	if (!s->keys[i]) {
-		s->keys[i] = key;
-		s->used++;
-	}
-	return 0;
-}
-
 static void unlock_pte(struct pw_walk_state *st)
 {
 	if (st->_locked) {
@@ -89,7 +27,7 @@ static void unlock_pte(struct pw_walk_state *st)
 static void finish(struct pw_walk_state *st)
 {
 	unlock_pte(st);
-	free(st->_seen);
+	pw_seen_free(st->_seen);
 	st->_seen = NULL;
 	st->_done = true;
 }
@@ -139,7 +77,7 @@ static int enter(struct pw_walk_state *st, int level, uint64_t *e, uint64_t v, u
 	if (!t)
 		return 0;
 	if (st->_seen) {
-		int err = seen_add(st, pfn, child);
+		int err = pw_seen_add(&st->_seen, pfn, child);
 
 		if (err)
 			return err;
@@ -245,7 +183,7 @@ static int step(struct pw_walk_state *st)
 					return emit(st, PW_STEP_HOLE, PW_HOLE_NO_FRAME, L, addr, next, v, e);
 				continue;
 			}
-			if (st->_seen && seen_has(st, pw_table_pfn(mm, v), L - 1)) {
+			if (st->_seen && pw_seen_has(st->_seen, pw_table_pfn(mm, v), L - 1)) {
 				if (st->_flags & PW_WALK_HOLES)
 					return emit(st, PW_STEP_HOLE, PW_HOLE_ALIAS, L, addr, next, v, e);
 				continue;
@@ -320,7 +258,7 @@ PW_API int pw_walk_begin_max(struct pw_walk_state *st, struct pw_mm *mm, uint64_
 	st->_pte_rsvd = pte_rsvd_mask(&mm->cfg);
 	st->_max_visits = max_entries;
 	if (!mm->arena && !(flags & PW_WALK_ALIASES)) {
-		st->_seen = calloc(1, sizeof(*st->_seen));
+		st->_seen = pw_seen_new();
 		if (!st->_seen)
 			return st->_err = -ENOMEM;
 	}

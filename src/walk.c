@@ -135,6 +135,20 @@ again:
 		v = pw_entry_read(e); /* the callback may have changed it */
 		if (!pw_entry_table(level, v) || pw_entry_rsvd(&mm->cfg, level, v))
 			continue; /* leaves, non-present and malformed entries: no descent */
+		if (walk->_seen) {
+			/* Foreign tables: enter each (frame, level) once; an alias is a hole. */
+			uint64_t child = pw_table_pfn(mm, v);
+
+			if (pw_seen_has(walk->_seen, child, level - 1)) {
+				err = walk_hole(walk, addr, next, pw_depth(mm->cfg.levels, level - 1));
+				if (err)
+					break;
+				continue;
+			}
+			err = pw_seen_add(&walk->_seen, child, level - 1);
+			if (err)
+				break;
+		}
 		walk->action = PW_ACTION_SUBTREE;
 		if (level - 1 == PW_LEVEL_PTE)
 			err = walk_ptes(walk, e, v, addr, next);
@@ -305,7 +319,14 @@ PW_API int pw_walk_page_range_novma(struct pw_mm *mm, uint64_t start, uint64_t e
 	if (err)
 		return err;
 	walk.root_pfn = root_pfn == PW_ROOT_DEFAULT ? mm->root_pfn : root_pfn;
-	return walk_tables(&walk, start, end);
+	if (!mm->arena) {
+		walk._seen = pw_seen_new();
+		if (!walk._seen)
+			return -ENOMEM;
+	}
+	err = walk_tables(&walk, start, end);
+	pw_seen_free(walk._seen);
+	return err;
 }
 
 PW_API int pw_walk_page_mapping(struct pw_file *file, uint64_t first_index, uint64_t nr,

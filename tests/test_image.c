@@ -19,6 +19,7 @@
 #include <pagewalk/image.h>
 #include <pagewalk/iter.h>
 #include <pagewalk/mm.h>
+#include <pagewalk/pagewalk.h>
 #include <pagewalk/ptdump.h>
 #include <pagewalk/qemu.h>
 
@@ -571,6 +572,32 @@ static void count_walk(struct pw_mm *mm, unsigned flags, uint64_t max, struct wa
 	c->secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 }
 
+/* The callback walker over the same tables: PTEs and holes seen. */
+struct cb_count {
+	uint64_t pte, hole;
+};
+
+static int cb_pte(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
+{
+	((struct cb_count *)walk->private)->pte++;
+	return 0;
+}
+
+static int cb_hole(uint64_t addr, uint64_t next, int depth, struct pw_mm_walk *walk)
+{
+	((struct cb_count *)walk->private)->hole++;
+	return 0;
+}
+
+static int cb_walk(struct pw_mm *mm, struct cb_count *c)
+{
+	static const struct pw_walk_ops ops = { .pte_entry = cb_pte, .pte_hole = cb_hole,
+						.walk_lock = PW_WALK_LOCKLESS };
+
+	memset(c, 0, sizeof(*c));
+	return pw_walk_page_range_novma(mm, 0, 0, &ops, PW_ROOT_DEFAULT, c);
+}
+
 static FILE *devnull(void)
 {
 	return fopen("/dev/null", "w");
@@ -597,6 +624,14 @@ TEST(hostile_self_referencing_top)
 	CHECK_EQ(c.leaves, 512);		/* the one PTE table's entries */
 	CHECK_EQ(c.holes[PW_HOLE_ALIAS], 3 * 511); /* PML4, PDPT, PD: all but the first */
 	CHECK(c.secs < 1.0);
+	{
+		/* The callback walker: the same bound, aliases as holes. */
+		struct cb_count cc;
+
+		CHECK_EQ(cb_walk(mm, &cc), 0);
+		CHECK_EQ(cc.pte, 512);
+		CHECK_EQ(cc.hole, 3 * 511 + 1); /* + the non-canonical gap */
+	}
 	/* Following every path is 512^4 leaves: the limit stops it. */
 	count_walk(mm, PW_WALK_ALIASES, 100000, &c);
 	CHECK_EQ(c.err, -E2BIG);
@@ -641,6 +676,13 @@ TEST(hostile_all_entries_one_table)
 	CHECK_EQ(c.leaves, 512);
 	CHECK_EQ(c.holes[PW_HOLE_ALIAS], 4 * 511);
 	CHECK(c.secs < 1.0);
+	{
+		struct cb_count cc;
+
+		CHECK_EQ(cb_walk(mm, &cc), 0);
+		CHECK_EQ(cc.pte, 512);
+		CHECK_EQ(cc.hole, 4 * 511 + 1);
+	}
 	count_walk(mm, PW_WALK_ALIASES | PW_WALK_ALL_SIZES, 1000000, &c);
 	CHECK_EQ(c.err, -E2BIG);
 	CHECK(c.secs < 2.0);

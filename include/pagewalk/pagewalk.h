@@ -117,6 +117,7 @@ struct pw_mm_walk {
 	enum pw_walk_action action;
 	bool no_vma;
 	void *private;
+	struct pw_walk_seen *_seen; /* private: tables entered (foreign no-VMA walks) */
 };
 
 /**
@@ -163,12 +164,20 @@ int pw_walk_page_range_vma(struct pw_vma *vma, uint64_t start, uint64_t end,
  * post_vma or test_walk; walk->vma is NULL; no PTE locks are taken.
  * Tables whose frame the backend cannot reach are skipped.
  *
+ * On a foreign mm (a memory image, whose tables may point at themselves or
+ * at each other) each (table frame, level) is walked at most once per call:
+ * an entry pointing at a table already walked at that level gets its entry
+ * callback as usual, and then, instead of the table, one pte_hole() for its
+ * range with the depth of that table. The walk's time is then bounded by
+ * the image, not by 512^levels. (The iterator's PW_WALK_ALIASES walks every
+ * path; this walker has no such option.)
+ *
  * Context: caller holds the mmap lock, for read (PW_WALK_RDLOCK) or write
  * (PW_WALK_WRLOCK). The kernel wants the write lock here because its munmap
  * frees tables after downgrading to the read lock; ours frees them under the
  * write lock, so the read lock keeps every table alive. PW_WALK_LOCKLESS is
  * accepted on foreign mms only.
- * Return: as pw_walk_page_range().
+ * Return: as pw_walk_page_range(); -ENOMEM (a foreign walk's set of tables).
  */
 int pw_walk_page_range_novma(struct pw_mm *mm, uint64_t start, uint64_t end,
 			     const struct pw_walk_ops *ops, uint64_t root_pfn, void *private);
