@@ -277,6 +277,71 @@ static void check_signatures(struct ds *d)
 	free(out);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The user half against the guest kernel's own walk of the same process:
+ * /proc/PID/pagemap of ptwork (guest/pagemap-PID.txt, present pages only).
+ * Every page pagemap calls present has the same frame in our walk, except
+ * PROT_NONE pages (pagemap reports them present; P is clear, so the MMU and
+ * we do not); and every page our walk finds present in the lower half is
+ * in pagemap.
+ */
+static void check_pagemap(struct ds *d)
+{
+	size_t len, n = 0, cap = 16384;
+	char *pids = slurp(vpath(d->name, "guest/pids.txt"), &len), *pm, *line, file[64];
+	uint64_t *vas = malloc(cap * sizeof(*vas)), same = 0, protnone = 0, wrong = 0, extra = 0;
+	unsigned pid = 0;
+	struct pw_walk_state st;
+
+	REQUIRE(pids != NULL);
+	if (strstr(pids, "ptwork="))
+		pid = (unsigned)strtoul(strstr(pids, "ptwork=") + 7, NULL, 10);
+	free(pids);
+	snprintf(file, sizeof(file), "guest/pagemap-%u.txt", pid);
+	pm = slurp(vpath(d->name, file), &len);
+	REQUIRE(pm != NULL);
+	for (line = strtok(pm, "\n"); line; line = strtok(NULL, "\n")) {
+		uint64_t va, ent;
+		struct pw_translation t;
+		int err;
+
+		if (sscanf(line, "PM %" SCNx64 " %" SCNx64, &va, &ent) != 2 || !(ent >> 63))
+			continue;
+		if (n == cap)
+			vas = realloc(vas, (cap *= 2) * sizeof(*vas));
+		vas[n++] = va;
+		err = pw_translate(d->mm, va, &t);
+		if (!err && t.pfn == (ent & ((1ULL << 55) - 1)))
+			same++;
+		else if (err == -ENOENT && t.level == 0 && (t.entry & PW_G) && !(t.entry & PW_P))
+			protnone++; /* Linux's _PAGE_PROTNONE is the G bit of a P=0 PTE */
+		else
+			wrong++;
+	}
+	qsort(vas, n, sizeof(*vas), cmp_u64);
+	pw_for_each_entry(&st, d->mm, 0, pw_low_half_end(d->cfg.levels), 0) {
+		if (!bsearch(&st.start, vas, n, sizeof(*vas), cmp_u64))
+			extra++;
+	}
+	tap_diag("%s: pagemap of ptwork (pid %u): %zu present pages: %" PRIu64 " same frame, %" PRIu64
+		 " PROT_NONE (not present to the MMU), %" PRIu64 " wrong; %" PRIu64
+		 " of our present user pages not in pagemap", d->name, pid, n, same, protnone, wrong,
+		 extra);
+	CHECK(same > 5000);
+	CHECK_EQ(protnone, 16);
+	CHECK_EQ(wrong, 0);
+	CHECK_EQ(extra, 0);
+	free(vas);
+	free(pm);
+}
+
 /* Split text into lines (in place); returns the count. */
 static size_t split_lines(char *s, char ***out)
 {
@@ -416,6 +481,7 @@ static void test_dataset(const char *v)
 	check_tlb_translations(&d);
 	check_gva2gpa(&d);
 	check_signatures(&d);
+	check_pagemap(&d);
 	if (!strncmp(v, "ptd-", 4))
 		check_guest_ptdump(&d);
 	if (!strcmp(v, "deb-4l-pti-thp")) {
