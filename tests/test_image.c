@@ -494,6 +494,7 @@ static void test_dataset(const char *v)
 		REQUIRE(pw_mm_create_foreign(pw_image_phys(d.img), &d.cfg, reg_from(regs, "CR3=") >> 12,
 					     &kmm) == 0);
 		check_qemu(&d, kmm, "cpl0-info-tlb.txt", pw_qemu_info_tlb);
+		check_qemu(&d, kmm, "cpl0-info-mem.txt", pw_qemu_info_mem);
 		pw_mm_destroy(kmm);
 		free(regs);
 	}
