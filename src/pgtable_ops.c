@@ -236,6 +236,7 @@ struct modify {
 	struct pw_mm *mm;
 	const struct pw_vma *vma;
 	struct pw_mmu_gather tlb; /* entries changed, flushed once at the end */
+	uint64_t start, end;	  /* the whole range being changed */
 	bool free_empty;
 	void (*leaf)(struct modify *m, int level, uint64_t *e);
 };
@@ -246,6 +247,35 @@ static bool table_empty(const uint64_t *t)
 		if (pw_entry_read(&t[i]))
 			return false;
 	return true;
+}
+
+/*
+ * Does a file VMA outside the range being zapped share the span of the
+ * level-@level entry at @addr? Its table must then stay even when empty: a
+ * mapping walk (pw_walk_page_mapping(), under the i_mmap lock only, no mmap
+ * lock) may be reading it. Zapped file VMAs were unlinked from i_mmap first.
+ */
+static bool file_vma_shares(const struct modify *m, int level, uint64_t addr)
+{
+	uint64_t s = addr & pw_level_mask(level), e = s + pw_level_size(level);
+	uint64_t part[2][2] = { { s, m->start }, { m->end, e } };
+
+	for (int i = 0; i < 2; i++) {
+		uint64_t ps = part[i][0], pe = part[i][1];
+
+		/* skip a side of the span that the zapped range covers (e 0: the top) */
+		if ((i == 0 && m->start <= s) || (i == 1 && (m->end == 0 || (e != 0 && m->end >= e))))
+			continue;
+		for (size_t j = pw_vma_index(m->mm, ps); j < m->mm->nr_vmas; j++) {
+			const struct pw_vma *v = m->mm->vmas[j];
+
+			if (pe != 0 && v->vm_start >= pe)
+				break;
+			if (v->vm_file)
+				return true;
+		}
+	}
+	return false;
 }
 
 /* Apply m->leaf to each leaf of [addr, end) under table @pfn at @level. */
@@ -276,7 +306,8 @@ static void modify_level(struct modify *m, int level, uint64_t pfn, uint64_t add
 			continue;
 		}
 		modify_level(m, level - 1, pw_table_pfn(mm, v), addr, next);
-		if (m->free_empty && table_empty(pw_table(mm, pw_table_pfn(mm, v)))) {
+		if (m->free_empty && table_empty(pw_table(mm, pw_table_pfn(mm, v))) &&
+		    !file_vma_shares(m, level, addr)) {
 			uint64_t child = pw_table_pfn(mm, v);
 			bool pte_table = level - 1 == PW_LEVEL_PTE;
 
@@ -318,6 +349,8 @@ static void modify_range(struct modify *m, uint64_t start, uint64_t end, enum pw
 
 	if (start == end)
 		return;
+	m->start = start;
+	m->end = end;
 	pw_tlb_gather_init(&m->tlb, m->mm);
 	pw_mmu_notifier_range_init(&r, ev, m->mm, start, end);
 	pw_mmu_notifier_invalidate_range_start(&r);

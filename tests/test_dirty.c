@@ -390,6 +390,33 @@ TEST(notifiers_bracket_each_vma_and_flush_window_is_minimal)
 	scene_fini(&s);
 }
 
+/*
+ * Kernel bug list 21: while another batched change of the same mm is
+ * pending (it may have changed entries we then skip, and not flushed yet),
+ * the whole walked range is flushed, not only the entries we changed.
+ */
+TEST(nested_pending_flush_widens_to_the_vma_range)
+{
+	struct scene s;
+	struct nstat n = { .mn.ops = &nops };
+
+	REQUIRE_EQ(scene_init(&s), 0);
+	REQUIRE_EQ(pw_mmu_notifier_register(&n.mn, s.mm[1]), 0);
+	CHECK_EQ(poke(s.mm[1], NULL, s.addr[1] + 4 * PG, 1), 0);
+	__atomic_fetch_add(&s.mm[1]->tlb_flush_pending, 1, __ATOMIC_SEQ_CST); /* another one pending */
+	CHECK_EQ(pw_wp_shared_mapping_range(s.f, 16, 48), 1);
+	CHECK_EQ(n.flushes, 1);
+	CHECK_EQ(n.fs, s.addr[1]);
+	CHECK_EQ(n.fe, s.addr[1] + 48 * PG);
+	/* nothing changed and nothing else pending: no flush at all */
+	__atomic_fetch_sub(&s.mm[1]->tlb_flush_pending, 1, __ATOMIC_SEQ_CST);
+	CHECK_EQ(pw_wp_shared_mapping_range(s.f, 16, 48), 0);
+	CHECK_EQ(n.flushes, 1);
+	CHECK_EQ(n.bad, 0);
+	CHECK_EQ(s.mm[1]->tlb_flush_pending, 0);
+	scene_fini(&s);
+}
+
 TEST(bad_arguments_change_nothing)
 {
 	struct scene s;
@@ -419,6 +446,7 @@ int main(void)
 	RUN(huge_entries_skipped_not_split);
 	RUN(missing_flush_is_caught);
 	RUN(notifiers_bracket_each_vma_and_flush_window_is_minimal);
+	RUN(nested_pending_flush_widens_to_the_vma_range);
 	RUN(bad_arguments_change_nothing);
 	return tap_done();
 }

@@ -156,11 +156,51 @@ TEST(bad_arguments)
 	pw_arena_destroy(a);
 }
 
+/*
+ * A PTE table shared by an anonymous VMA and a file VMA stays when munmap
+ * of the anonymous one empties it: a mapping walk holding only the i_mmap
+ * lock may be reading it. Without the file VMA it is freed as before.
+ */
+TEST(munmap_keeps_tables_under_file_vmas)
+{
+	struct pw_arena *a;
+	struct pw_mm *mm;
+	struct pw_file *f;
+	struct pw_mm_stats s0, s1;
+	uint64_t base = 1ULL << 30;
+
+	REQUIRE_EQ(pw_arena_create(16 << 20, &a), 0);
+	REQUIRE_EQ(pw_mm_create(a, NULL, &mm), 0);
+	REQUIRE_EQ(pw_file_create(a, 8 * PG, &f), 0);
+	REQUIRE_EQ(pw_mmap(mm, base, 8 * PG, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_PRIVATE | PW_MAP_FIXED, NULL), 0);
+	REQUIRE_EQ(pw_mmap_file(mm, base + 8 * PG, 8 * PG, PW_PROT_READ, PW_MAP_SHARED | PW_MAP_FIXED, f, 0, NULL), 0);
+	CHECK_EQ(poke(mm, base, 1), 0);
+	pw_mm_get_stats(mm, &s0);
+	CHECK_EQ(pw_munmap(mm, base, 8 * PG), 0);
+	pw_mm_get_stats(mm, &s1);
+	CHECK_EQ(s1.pgtables, s0.pgtables);	/* kept for the file VMA */
+	CHECK_EQ(peek(mm, base + 9 * PG), 0);	/* and used again */
+	CHECK_EQ(pw_munmap(mm, base + 8 * PG, 8 * PG), 0);
+	pw_mm_get_stats(mm, &s1);
+	CHECK_EQ(s1.pgtables, 1);		/* the last VMA: everything goes */
+	/* the same without a file VMA next to it: freed at once */
+	REQUIRE_EQ(pw_mmap(mm, base, 8 * PG, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_PRIVATE | PW_MAP_FIXED, NULL), 0);
+	REQUIRE_EQ(pw_mmap(mm, base + 8 * PG, 8 * PG, PW_PROT_READ, PW_MAP_PRIVATE | PW_MAP_FIXED, NULL), 0);
+	CHECK_EQ(poke(mm, base, 1), 0);
+	CHECK_EQ(pw_munmap(mm, base, 8 * PG), 0);
+	pw_mm_get_stats(mm, &s1);
+	CHECK_EQ(s1.pgtables, 1);
+	pw_mm_destroy(mm);
+	CHECK_EQ(pw_file_destroy(f), 0);
+	pw_arena_destroy(a);
+}
+
 int main(void)
 {
 	tap_start();
 	RUN(shared_mapping_sees_file_and_other_mm);
 	RUN(private_mapping_copies_on_write);
 	RUN(bad_arguments);
+	RUN(munmap_keeps_tables_under_file_vmas);
 	return tap_done();
 }
