@@ -176,10 +176,79 @@ TEST(fork_bad_args_and_child_first)
 	pw_arena_destroy(a);
 }
 
+TEST(fork_out_of_memory_leaves_nothing)
+{
+	struct pw_arena *a;
+	struct pw_mm *p, *c = NULL;
+	uint64_t x, pfn0, free_before;
+	int ret = 0;
+
+	/* 1 MiB arena: the parent's pages fit once; the child's tables may not */
+	REQUIRE_EQ(pw_arena_create(1 << 20, &a), 0);
+	REQUIRE_EQ(pw_mm_create(a, NULL, &p), 0);
+	/* pages spread over many PTE tables: the child needs one table per page */
+	REQUIRE_EQ(pw_mmap(p, 1ULL << 30, 512ULL << 21, PW_PROT_READ | PW_PROT_WRITE,
+			   PW_MAP_PRIVATE | PW_MAP_FIXED, &x), 0);
+	int n = 0;
+	for (; n < 512; n++)
+		if (poke(p, x + ((uint64_t)n << 21), (uint8_t)n))
+			break;
+	REQUIRE(n > 16);
+	/* leave fewer free frames than the child needs */
+	pfn0 = pfn_of(p, x);
+	free_before = pw_arena_free_frames(a);
+	uint64_t hog[300];
+	int nh = 0;
+	while (pw_arena_free_frames(a) > (uint64_t)n / 2 && nh < 300 && !pw_frame_alloc(a, 0, &hog[nh]))
+		nh++;
+	ret = pw_mm_fork(p, &c);
+	CHECK_EQ(ret, -ENOMEM);
+	for (int i = 0; i < nh; i++)
+		pw_frame_free(a, hog[i], 0);
+	CHECK_EQ(pw_arena_free_frames(a), free_before);
+	CHECK_EQ(pw_frame_meta(a, pfn0)->refcount, 1);
+	CHECK_EQ(pw_frame_meta(a, pfn0)->mapcount, 1);
+	/* the parent still works: its pages are its own (write reuses them) */
+	CHECK_EQ(poke(p, x, 7), 0);
+	CHECK_EQ(pfn_of(p, x), pfn0);
+	CHECK_EQ(peek(p, x + (3ULL << 21)), 3);
+	if (!ret)
+		pw_mm_destroy(c);
+	pw_mm_destroy(p);
+	pw_arena_destroy(a);
+}
+
+TEST(fork_keeps_prot_none_pages)
+{
+	struct pw_arena *a;
+	struct pw_mm *p, *c;
+	uint64_t x, free0;
+
+	REQUIRE_EQ(pw_arena_create(16 << 20, &a), 0);
+	free0 = pw_arena_free_frames(a);
+	REQUIRE_EQ(pw_mm_create(a, NULL, &p), 0);
+	REQUIRE_EQ(pw_mmap(p, 0, 4 * PG, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_PRIVATE, &x), 0);
+	CHECK_EQ(poke(p, x + PG, 42), 0);
+	CHECK_EQ(pw_mprotect(p, x, 4 * PG, PW_PROT_NONE), 0);
+	REQUIRE_EQ(pw_mm_fork(p, &c), 0);
+	CHECK_EQ(peek(c, x + PG), -EFAULT);
+	CHECK_EQ(pw_mprotect(c, x, 4 * PG, PW_PROT_READ | PW_PROT_WRITE), 0);
+	CHECK_EQ(peek(c, x + PG), 42);
+	CHECK_EQ(poke(c, x + PG, 43), 0);
+	CHECK_EQ(pw_mprotect(p, x, 4 * PG, PW_PROT_READ), 0);
+	CHECK_EQ(peek(p, x + PG), 42);
+	pw_mm_destroy(p);
+	pw_mm_destroy(c);
+	CHECK_EQ(pw_arena_free_frames(a), free0);
+	pw_arena_destroy(a);
+}
+
 int main(void)
 {
 	tap_start();
 	RUN(cow_after_fork);
 	RUN(fork_bad_args_and_child_first);
+	RUN(fork_out_of_memory_leaves_nothing);
+	RUN(fork_keeps_prot_none_pages);
 	return tap_done();
 }
