@@ -172,8 +172,8 @@ PW_API int pw_access(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, 
 		cpu = &dflt;
 	if (!pw_canonical(mm->cfg.levels, addr))
 		return -ERANGE;
-	if (cpu->tlb && !mm->arena)
-		return -EINVAL;
+	if (cpu->tlb && (!mm->arena || !pw_tlb_for(cpu->tlb, mm)))
+		return -EINVAL; /* a TLB caches one arena mm */
 	if (mm->arena)
 		pw_mmap_read_lock(mm);
 	for (;;) {

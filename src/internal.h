@@ -217,6 +217,7 @@ struct pw_tlb_fill {
 bool pw_tlb_lookup(struct pw_tlb *tlb, uint64_t addr, struct pw_tlb_fill *out);
 void pw_tlb_insert(struct pw_tlb *tlb, uint64_t addr, const struct pw_tlb_fill *in);
 void pw_tlb_invalidate_page(struct pw_tlb *tlb, uint64_t addr);
+bool pw_tlb_for(const struct pw_tlb *tlb, const struct pw_mm *mm); /* caches @mm? */
 
 /* ---- MMU notifiers (notifier.c) ----------------------------------------- */
 

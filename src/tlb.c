@@ -107,6 +107,11 @@ PW_API void pw_tlb_flush_all(struct pw_tlb *t)
 	pthread_mutex_unlock(&t->lock);
 }
 
+bool pw_tlb_for(const struct pw_tlb *t, const struct pw_mm *mm)
+{
+	return t->mm == mm;
+}
+
 static struct tlb_entry *slot(struct pw_tlb *t, uint64_t vpn)
 {
 	return &t->e[vpn & (t->nr - 1)];

@@ -50,6 +50,11 @@ TEST(hits_and_bad_args)
 	REQUIRE_EQ(env_init(&e), 0);
 	CHECK_EQ(pw_tlb_create(e.mm, 3, &t), -EINVAL);
 	CHECK_EQ(pw_tlb_create(NULL, 4, &t), -EINVAL);
+	/* a TLB caches one mm: using it with another is refused */
+	struct pw_mm *other;
+	REQUIRE_EQ(pw_mm_create(e.a, NULL, &other), 0);
+	CHECK_EQ(pw_access(other, &e.cpu, e.x, PW_FAULT_USER, NULL), -EINVAL);
+	pw_mm_destroy(other);
 	CHECK_EQ(wr(&e, e.x), 0);
 	CHECK_EQ(wr(&e, e.x + 8), 0);
 	CHECK_EQ(pw_access(e.mm, &e.cpu, e.x + 16, PW_FAULT_USER, NULL), 0);

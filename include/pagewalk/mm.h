@@ -382,11 +382,15 @@ struct pw_access_result {
  * (section 4.6) across all levels, sets Accessed on every entry used and
  * Dirty on the leaf for a write (atomically, as hardware does), and on a
  * page fault calls pw_handle_mm_fault() and retries, as a CPU and kernel do.
+ * With a TLB (@cpu->tlb, pagewalk/tlb.h) a cached translation is used
+ * first, as a processor does, and a successful walk fills it; a stale
+ * entry is then visible (the library flushes after every change it makes).
  *
  * Context: takes the mmap lock for read; must not be called with it held.
  * Return: 0 success; -EFAULT the access faulted and the fault could not be
  * resolved (or PW_ACCESS_NOFAULT), with res->pf_error set; -ERANGE
- * non-canonical @addr (a #GP on hardware); -ENOMEM.
+ * non-canonical @addr (a #GP on hardware); -ENOMEM; -EINVAL (bad flags, or
+ * @cpu->tlb caches another mm or @mm is foreign).
  */
 int pw_access(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, unsigned flags,
 	      struct pw_access_result *res);
