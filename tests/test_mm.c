@@ -765,6 +765,77 @@ TEST(random_edges_all_or_nothing)
 	env_fini(&e);
 }
 
+/*
+ * Random faults under pressure (0..3 or 512..515 spare frames, now and
+ * then none) into 1 GiB, 2 MiB and 4 KiB mappings: each fault succeeds
+ * (with a smaller leaf than asked for when no block is free) or fails with
+ * -ENOMEM and changes nothing.
+ */
+TEST(random_faults_all_or_nothing)
+{
+	struct env e;
+	const uint64_t g = 0x40000000, m = 0x80000000, k = 0x90000000;
+	uint64_t *held, nheld = 0, cap = (64ULL << 20) >> 12;
+	int fails = 0, oks = 0, sizes[3] = { 0 };
+
+	/* 64 MiB: no 1 GiB block, so faults in the 1 GiB mapping fall back to 2 MiB / 4 KiB. */
+	env_init(&e, 5, 64ULL << 20);
+	held = malloc(cap * sizeof(*held));
+	REQUIRE(held);
+	CHECK_EQ(pw_mmap(e.mm, g, PW_PUD_SIZE, RW, PF | PW_MAP_HUGE_1G, NULL), 0);
+	CHECK_EQ(pw_mmap(e.mm, m, 32 * PW_PMD_SIZE, RW, PF | PW_MAP_HUGE_2M, NULL), 0);
+	CHECK_EQ(pw_mmap(e.mm, k, 64 * PW_PMD_SIZE, RW, PF, NULL), 0);
+	for (int it = 0; it < 200; it++) {
+		uint64_t r = tap_rand(), want = (r & 3) + ((r & 4) ? 512 : 0), addr;
+
+		if ((r & 0x30) == 0)
+			want = UINT64_MAX; /* no pressure now and then: huge leaves fit */
+		struct pw_access_result res;
+		struct pw_translation t;
+		struct pw_mm_stats st;
+		char *before, *after;
+		int ret;
+
+		switch ((r >> 8) % 3) {
+		case 0: addr = g + (((r >> 16) % (PW_PUD_SIZE >> 12)) << 12); break;
+		case 1: addr = m + (((r >> 16) % (32 * PW_PMD_SIZE >> 12)) << 12); break;
+		default: addr = k + (((r >> 16) % (64 * PW_PMD_SIZE >> 12)) << 12); break;
+		}
+		while (pw_arena_free_frames(e.a) > want && nheld < cap)
+			REQUIRE_EQ(pw_frame_alloc(e.a, 0, &held[nheld++]), 0);
+		while (pw_arena_free_frames(e.a) < want && nheld)
+			pw_frame_free(e.a, held[--nheld], 0);
+		before = snap(&e);
+		ret = pw_access(e.mm, NULL, addr, (r & 8) ? PW_FAULT_WRITE : 0, &res);
+		after = snap(&e);
+		if (ret) {
+			CHECK_EQ(ret, -ENOMEM);
+			CHECK(strcmp(before, after) == 0);
+			fails++;
+		} else {
+			CHECK_EQ(translate(e.mm, addr, &t), 0);
+			CHECK_EQ(res.phys, t.phys);
+			sizes[t.level]++;
+			oks++;
+		}
+		free(before);
+		free(after);
+		pw_mm_get_stats(e.mm, &st);
+		CHECK_EQ(pw_arena_free_frames(e.a) + nheld + st.pgtables + st.rss, pw_arena_nr_frames(e.a) - 1);
+		if (tap_cur_failed)
+			break;
+	}
+	tap_diag("%d faults succeeded (4K/2M/1G leaves %d/%d/%d), %d failed", oks, sizes[0], sizes[1],
+		 sizes[2], fails);
+	CHECK(oks > 10 && fails > 10);
+	CHECK(sizes[1] > 0);
+	CHECK_EQ(sizes[2], 0);
+	while (nheld)
+		pw_frame_free(e.a, held[--nheld], 0);
+	free(held);
+	env_fini(&e);
+}
+
 int main(void)
 {
 	tap_start();
@@ -784,5 +855,6 @@ int main(void)
 	RUN(write_permission_comes_back_on_fault);
 	RUN(failed_split_leaves_no_trace);
 	RUN(random_edges_all_or_nothing);
+	RUN(random_faults_all_or_nothing);
 	return tap_done();
 }
