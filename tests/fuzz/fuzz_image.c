@@ -18,6 +18,7 @@
 #include <pagewalk/image.h>
 #include <pagewalk/iter.h>
 #include <pagewalk/mm.h>
+#include <pagewalk/pagewalk.h>
 #include <pagewalk/ptdump.h>
 #include <pagewalk/qemu.h>
 
@@ -26,6 +27,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_ENTRIES (1u << 16)
 
 static FILE *nul;
+
+/* Callbacks of the no-VMA walk: count, and stop (then trap) past the bound. */
+struct cb_count {
+	uint64_t n, bound;
+};
+
+static int count_pte(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
+{
+	struct cb_count *c = walk->private;
+
+	(void)pw_ptep_get(pte);
+	return ++c->n > c->bound;
+}
+
+static int count_hole(uint64_t addr, uint64_t next, int depth, struct pw_mm_walk *walk)
+{
+	struct cb_count *c = walk->private;
+
+	return ++c->n > c->bound;
+}
 
 static void walk_all(struct pw_image *img, struct pw_mm *mm, const uint8_t *data, size_t size)
 {
@@ -45,6 +66,15 @@ static void walk_all(struct pw_image *img, struct pw_mm *mm, const uint8_t *data
 	}
 	pw_for_each_entry_max(&st, mm, 0, 0, PW_WALK_ALIASES | PW_WALK_ALL_SIZES, MAX_ENTRIES)
 		n++;
+	{
+		/* The callback walker: alias-checked on a foreign mm, so bounded too. */
+		static const struct pw_walk_ops ops = { .pte_entry = count_pte, .pte_hole = count_hole,
+							.walk_lock = PW_WALK_LOCKLESS };
+		struct cb_count c = { 0, bound };
+
+		if (pw_walk_page_range_novma(mm, 0, 0, &ops, PW_ROOT_DEFAULT, &c) > 0)
+			__builtin_trap();
+	}
 	pw_qemu_info_tlb(mm, nul, MAX_ENTRIES, NULL);
 	pw_qemu_info_mem(mm, nul, MAX_ENTRIES, NULL);
 	pw_ptdump(mm, nul, &po, NULL);
