@@ -283,6 +283,40 @@ TEST(supervisor_and_markers)
 	teardown(&e);
 }
 
+/* Markers with a line limit, and a stream that cannot be written. */
+TEST(max_lines_and_io_error)
+{
+	struct env e;
+	struct pw_ptdump_range r[] = { { 0x400000, 0x10001000 }, { 0, 0 } };
+	struct pw_ptdump_marker m[] = { { 0, "A", 2 }, { 0x10000000, "B", 0 }, { ~0ULL, NULL, 0 } };
+	struct pw_ptdump_opts opts = { .ranges = r, .markers = m };
+	struct pw_ptdump_summary sum;
+	FILE *ro;
+	char *out;
+	const char *want =
+		"---[ A ]---\n"
+		"0x0000000000400000-0x0000000000401000           4K USR RW                     NX pte\n"
+		"0x0000000000401000-0x0000000000402000           4K USR ro                     NX pte\n"
+		"... 7 entries skipped ... \n"
+		"---[ B ]---\n"
+		"0x0000000010000000-0x0000000010001000           4K     RW                     NX pte\n";
+
+	build(&e, 4);
+	out = dump(e.mm, &opts, &sum);
+	REQUIRE(out);
+	if (strcmp(out, want)) {
+		tap_diag("got:\n%s", out);
+		CHECK(!"max_lines output differs");
+	}
+	CHECK_EQ(sum.lines, 3);
+	free(out);
+	ro = fopen("/dev/null", "r");
+	REQUIRE(ro);
+	CHECK_EQ(pw_ptdump(e.mm, ro, NULL, NULL), -EIO);
+	fclose(ro);
+	teardown(&e);
+}
+
 int main(void)
 {
 	tap_start();
@@ -290,5 +324,6 @@ int main(void)
 	RUN(golden_5level);
 	RUN(effective_permissions);
 	RUN(supervisor_and_markers);
+	RUN(max_lines_and_io_error);
 	return tap_done();
 }
