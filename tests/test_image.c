@@ -437,12 +437,12 @@ static void check_guest_ptdump(struct ds *d, const char *file)
 
 			while (i < ge && a >= ge_) {
 				sscanf(gl[i], "0x%" SCNx64 "-0x%" SCNx64, &gs, &ge_);
-				ga = line_present(gl[i]) ? gl[i] + 37 : NULL;
+				ga = line_present(gl[i]) ? gl[i] + 51 : NULL; /* past "start-end   size " */
 				i++;
 			}
 			while (j < oe && a >= oe_) {
 				sscanf(ol[j], "0x%" SCNx64 "-0x%" SCNx64, &os, &oe_);
-				oa = line_present(ol[j]) ? ol[j] + 37 : NULL;
+				oa = line_present(ol[j]) ? ol[j] + 51 : NULL;
 				j++;
 			}
 			if (a >= ge_ || a >= oe_)
