@@ -49,7 +49,7 @@ again:
 			uint64_t pfn = (v & pw_frame_field_mask(p->cfg.maxphyaddr)) >> PW_PAGE_SHIFT;
 			struct pw_frame *f = pw_frame_meta(p->arena, pfn);
 
-			if (f && !(f->flags & PW_FRAME_RESERVED)) {
+			if (f && !(__atomic_load_n(&f->flags, __ATOMIC_RELAXED) & PW_FRAME_RESERVED)) {
 				pw_frame_get(p->arena, pfn);
 				__atomic_fetch_add(&f->mapcount, 1, __ATOMIC_RELAXED);
 			}

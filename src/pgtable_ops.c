@@ -54,7 +54,8 @@ void pw_release_leaf(struct pw_mm *mm, int level, uint64_t v)
 		return;
 	__atomic_fetch_sub(&mm->rss, pw_level_size(level) >> PW_PAGE_SHIFT, __ATOMIC_RELAXED);
 	f = pw_frame_meta(mm->arena, pfn);
-	if (!f || (f->flags & PW_FRAME_RESERVED))
+	/* atomic: a page-cache frame's flags change under other mms (PW_FRAME_DIRTY) */
+	if (!f || (__atomic_load_n(&f->flags, __ATOMIC_RELAXED) & PW_FRAME_RESERVED))
 		return;
 	__atomic_fetch_sub(&f->mapcount, 1, __ATOMIC_RELAXED);
 	pw_frame_put(mm->arena, pfn);

@@ -117,10 +117,102 @@ TEST(no_write_lost_under_concurrency)
 	pw_arena_destroy(a);
 }
 
+/*
+ * The reverse map changing under the dirty helpers: one thread maps and
+ * unmaps the file (and anonymous memory around it, so that PTE tables
+ * shared with the file VMA empty out) in a third address space and forks
+ * it, while a writer writes the first address space and rounds run. The
+ * rounds must still find every page the writer wrote in mm 0.
+ */
+struct churn {
+	struct pw_file *f;
+	struct pw_arena *a;
+	int iters;
+	int errors;
+};
+
+static void *churn_main(void *arg)
+{
+	struct churn *c = arg;
+	struct pw_mm *mm, *child;
+	uint64_t base = 1ULL << 32;
+
+	if (pw_mm_create(c->a, NULL, &mm))
+		abort();
+	for (int i = 0; i < c->iters; i++) {
+		uint64_t off = (uint64_t)(i % 4) * PG;
+
+		if (pw_mmap(mm, base, 4 * PG, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_PRIVATE | PW_MAP_FIXED, NULL) ||
+		    pw_mmap_file(mm, base + 4 * PG + off, 16 * PG, PW_PROT_READ | PW_PROT_WRITE,
+				 PW_MAP_SHARED | PW_MAP_FIXED, c->f, (uint64_t)i % 8, NULL) ||
+		    pw_access(mm, NULL, base, PW_FAULT_WRITE | PW_FAULT_USER, NULL) ||
+		    pw_access(mm, NULL, base + 5 * PG + off, PW_FAULT_USER, NULL))
+			c->errors++;
+		if (i % 8 == 0) {
+			if (pw_mm_fork(mm, &child))
+				c->errors++;
+			else
+				pw_mm_destroy(child);
+		}
+		if (pw_munmap(mm, base, 4 * PG) || pw_munmap(mm, base + 4 * PG, 20 * PG))
+			c->errors++;
+	}
+	pw_mm_destroy(mm);
+	return NULL;
+}
+
+TEST(reverse_map_churn_during_rounds)
+{
+	struct pw_arena *a;
+	struct pw_file *f;
+	struct writer w = { .id = 0, .rng = tap_rand() | 1 };
+	struct churn c = { .iters = 200 };
+	pthread_t ct;
+	uint64_t seen[NPAGES / 64] = { 0 };
+
+	memset(written, 0, sizeof(written));
+	write_errors = 0;
+	REQUIRE_EQ(pw_arena_create(32 << 20, &a), 0);
+	REQUIRE_EQ(pw_file_create(a, NPAGES * PG, &f), 0);
+	for (int m = 0; m < 2; m++) {
+		REQUIRE_EQ(pw_mm_create(a, NULL, &mms[m]), 0);
+		REQUIRE_EQ(pw_mmap_file(mms[m], 0, NPAGES * PG, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_SHARED, f, 0,
+					&addrs[m]), 0);
+	}
+	c.f = f;
+	c.a = a;
+	REQUIRE_EQ(pthread_create(&ct, NULL, churn_main, &c), 0);
+	REQUIRE_EQ(pthread_create(&w.t, NULL, writer_main, &w), 0);
+	for (int r = 0; r < 40; r++) {
+		uint64_t bm[NPAGES / 64] = { 0 }, s = 1, e = 0;
+
+		if (r == 39)
+			pthread_join(w.t, NULL); /* the last round comes after every write */
+		pw_wp_shared_mapping_range(f, 0, NPAGES);
+		pw_clean_record_shared_mapping_range(f, 0, NPAGES, 0, bm, &s, &e);
+		for (int i = 0; i < NPAGES / 64; i++)
+			seen[i] |= bm[i];
+	}
+	pthread_join(ct, NULL);
+	CHECK_EQ(c.errors, 0);
+	CHECK_EQ(write_errors, 0);
+	int lost = 0;
+	for (int p = 0; p < NPAGES; p++)
+		if (written[p] && !(seen[p / 64] >> (p % 64) & 1))
+			lost++;
+	CHECK_EQ(lost, 0);
+	for (int m = 0; m < 2; m++)
+		pw_mm_destroy(mms[m]);
+	CHECK_EQ(pw_file_nr_vmas(f), 0);
+	CHECK_EQ(pw_file_destroy(f), 0);
+	pw_arena_destroy(a);
+}
+
 int main(void)
 {
 	tap_start();
 	tap_seed("test_dirty_mt");
 	RUN(no_write_lost_under_concurrency);
+	RUN(reverse_map_churn_during_rounds);
 	return tap_done();
 }
