@@ -55,10 +55,16 @@ int pw_apply_to_page_range(struct pw_mm *mm, uint64_t addr, uint64_t size, pw_pt
 /**
  * pw_apply_to_existing_page_range() - call @fn on every PTE that is not none
  * in [@addr, @addr + @size), skipping missing tables and none entries.
- * Arguments, context and return as pw_apply_to_page_range() (never
- * -ENOMEM; @fn may not be NULL). Each PTE reaches @fn with its own
- * address: the pointer advances over none entries too (the kernel's loop
- * did not, until 6.15).
+ * @mm, @addr, @size, @data: as pw_apply_to_page_range().
+ * @fn: called for each PTE that is not none, in address order; not NULL.
+ *
+ * Each PTE reaches @fn with its own address: the pointer advances over none
+ * entries too (the kernel's loop did not, until 6.15). No table is
+ * allocated.
+ *
+ * Context: as pw_apply_to_page_range().
+ * Return: as pw_apply_to_page_range(), never -ENOMEM; -EINVAL also for a
+ * NULL @fn.
  */
 int pw_apply_to_existing_page_range(struct pw_mm *mm, uint64_t addr, uint64_t size,
 				    pw_pte_fn_t fn, void *data);

@@ -86,6 +86,8 @@ uint64_t pw_clean_record_shared_mapping_range(struct pw_file *file, uint64_t fir
  * pw_dirty_huge_skipped() - huge entries the two helpers met and left
  * alone in mappings of @file since it was created (the kernel WARNs about
  * a writable or dirty one instead).
+ * Context: any thread (a snapshot).
+ * Return: the count; each pass of either helper counts each huge entry once.
  */
 uint64_t pw_dirty_huge_skipped(const struct pw_file *file);
 

@@ -53,10 +53,18 @@ int pw_file_create(struct pw_arena *arena, uint64_t size, struct pw_file **out);
  */
 int pw_file_destroy(struct pw_file *file);
 
-/** pw_file_size() - size in bytes. */
+/**
+ * pw_file_size() - size of @file in bytes.
+ * Context: any thread (the size never changes).
+ * Return: the size given to pw_file_create().
+ */
 uint64_t pw_file_size(const struct pw_file *file);
 
-/** pw_file_nr_pages() - size in pages, rounded up. */
+/**
+ * pw_file_nr_pages() - size of @file in pages, rounded up.
+ * Context: any thread.
+ * Return: the number of page offsets, 0 .. nr - 1, the file has.
+ */
 uint64_t pw_file_nr_pages(const struct pw_file *file);
 
 /**
@@ -76,27 +84,42 @@ int pw_file_read(struct pw_file *file, uint64_t off, void *buf, uint64_t len);
 int pw_file_write(struct pw_file *file, uint64_t off, const void *buf, uint64_t len);
 
 /**
- * pw_file_page() - the page-cache frame of page offset @index, or 0 when
- * the page is not cached (or @index is past the end).
+ * pw_file_page() - the page-cache frame of page offset @index of @file.
  * Context: any thread; the frame stays cached until the file is destroyed.
+ * Return: the frame number, or 0 when the page is not cached (or @index is
+ * past the end).
  */
 uint64_t pw_file_page(const struct pw_file *file, uint64_t index);
 
 /**
- * pw_file_nr_cached() - pages in the page cache.
+ * pw_file_nr_cached() - pages of @file in the page cache.
+ * Context: any thread (a snapshot).
+ * Return: the number of cached pages.
  */
 uint64_t pw_file_nr_cached(const struct pw_file *file);
 
 /**
- * pw_file_nr_vmas() - VMAs in the reverse map.
+ * pw_file_nr_vmas() - VMAs, in all address spaces, in @file's reverse map.
  * Context: takes the i_mmap lock for read.
+ * Return: the number of VMAs mapping the file.
  */
 uint64_t pw_file_nr_vmas(struct pw_file *file);
 
-/** pw_i_mmap_lock_read() / _unlock() - the file's i_mmap lock for read. Blocks. */
+/**
+ * pw_i_mmap_lock_read() - take @file's i_mmap lock for read (for
+ * pw_walk_page_mapping()). pw_i_mmap_unlock_read() releases it.
+ * Context: blocks; not recursive; take it after any mmap lock, never before.
+ * Return: nothing.
+ */
 void pw_i_mmap_lock_read(struct pw_file *file);
 void pw_i_mmap_unlock_read(struct pw_file *file);
-/** pw_i_mmap_lock_write() / _unlock() - the i_mmap lock for write. Blocks. */
+/**
+ * pw_i_mmap_lock_write() - take @file's i_mmap lock for write: no VMA of
+ * the file is linked, unlinked or resized meanwhile, and no mapping walk
+ * runs. pw_i_mmap_unlock_write() releases it.
+ * Context: blocks; as pw_i_mmap_lock_read().
+ * Return: nothing.
+ */
 void pw_i_mmap_lock_write(struct pw_file *file);
 void pw_i_mmap_unlock_write(struct pw_file *file);
 

@@ -72,6 +72,8 @@ void pw_tlb_flush_all(struct pw_tlb *tlb);
 /**
  * pw_mm_nr_tlb_flushes() - range flushes the library issued for @mm (each
  * one reaches every TLB of the mm and the secondary TLBs).
+ * Context: any thread (a snapshot).
+ * Return: the count since the mm was created.
  */
 uint64_t pw_mm_nr_tlb_flushes(const struct pw_mm *mm);
 
