@@ -419,7 +419,10 @@ PW_API int pw_mprotect(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot)
 	for (i = pw_vma_index(mm, addr); i < mm->nr_vmas && mm->vmas[i]->vm_start < end; i++) {
 		struct pw_vma *vma = mm->vmas[i];
 
-		vma->vm_flags = (vma->vm_flags & ~(PW_VM_READ | PW_VM_WRITE | PW_VM_EXEC)) | newf;
+		/* atomic: mapping walks read vm_flags without the mmap lock */
+		__atomic_store_n(&vma->vm_flags,
+				 (vma->vm_flags & ~(PW_VM_READ | PW_VM_WRITE | PW_VM_EXEC)) | newf,
+				 __ATOMIC_RELAXED);
 		pw_change_prot_range(mm, vma->vm_start, vma->vm_end, vma);
 	}
 	pw_vma_merge_around(mm, addr);

@@ -148,6 +148,10 @@ static void *churn_main(void *arg)
 		    pw_access(mm, NULL, base, PW_FAULT_WRITE | PW_FAULT_USER, NULL) ||
 		    pw_access(mm, NULL, base + 5 * PG + off, PW_FAULT_USER, NULL))
 			c->errors++;
+		/* protection changes of a linked file VMA while rounds read vm_flags */
+		if (pw_mprotect(mm, base + 4 * PG + off, 16 * PG, PW_PROT_READ) ||
+		    pw_mprotect(mm, base + 4 * PG + off, 16 * PG, PW_PROT_READ | PW_PROT_WRITE))
+			c->errors++;
 		if (i % 8 == 0) {
 			if (pw_mm_fork(mm, &child))
 				c->errors++;
