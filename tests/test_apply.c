@@ -145,6 +145,25 @@ TEST(upper_leaves_and_bad_ranges_are_einval)
 	CHECK_EQ(r.n, 0);
 	CHECK_EQ(pw_apply_to_existing_page_range(mm, y, 8 * PG, record, &r), 0);
 	CHECK_EQ(r.n, 8);
+	/* a malformed upper entry (a reserved address bit): -EINVAL, left as it is */
+	{
+		uint64_t pfn = pw_mm_root(mm), *e;
+		int l;
+
+		for (l = pw_root_level(pw_mm_paging(mm)->levels); l > PW_LEVEL_PMD; l--)
+			pfn = (pw_entry_read((uint64_t *)pw_frame_ptr(a, pfn) + pw_index(l, y)) &
+			       0x000ffffffffff000ULL) >> 12;
+		e = (uint64_t *)pw_frame_ptr(a, pfn) + pw_index(PW_LEVEL_PMD, y);
+		uint64_t good = pw_entry_read(e), bad = good | (1ULL << 50); /* above MAXPHYADDR 46 */
+
+		pw_entry_write(e, bad);
+		r.n = 0;
+		CHECK_EQ(pw_apply_to_existing_page_range(mm, y, 8 * PG, record, &r), -EINVAL);
+		CHECK_EQ(pw_apply_to_page_range(mm, y, 8 * PG, record, &r), -EINVAL);
+		CHECK_EQ(r.n, 0);
+		CHECK_EQ(pw_entry_read(e), bad);
+		pw_entry_write(e, good);
+	}
 	CHECK_EQ(r.bad, 0);
 	pw_mmap_read_unlock(mm);
 	pw_mm_destroy(mm);

@@ -7,6 +7,8 @@
  * Huge leaves are never walked into: a leaf (or a PROT_NONE leaf) above the
  * PTE level anywhere in the range is -EINVAL, found before the function is
  * called for any PTE (unless a concurrent fault installs one meanwhile).
+ * So is a malformed upper entry (reserved bits set): the kernel clears such
+ * an entry when creating and skips it otherwise; we never change it.
  */
 #ifndef PAGEWALK_APPLY_H
 #define PAGEWALK_APPLY_H
