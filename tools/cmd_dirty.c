@@ -199,6 +199,16 @@ int cmd_dirty(int argc, char **argv)
 		       ok ? "matches the log" : "DOES NOT MATCH the log");
 		mismatches += !ok;
 	}
+	for (unsigned i = 0; i < threads; i++) {
+		struct pw_tlb_stats ts;
+
+		pw_tlb_get_stats(cpus[i].tlb, &ts);
+		printf("cpu %u (mm%d) TLB: %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64
+		       " flushes reached it, %" PRIu64 " entries dropped\n",
+		       i, cpus[i].mm, ts.hits, ts.misses, ts.flushes, ts.invalidated);
+	}
+	printf("range flushes issued: mm0 %" PRIu64 ", mm1 %" PRIu64 "\n", pw_mm_nr_tlb_flushes(d->mm[0]),
+	       pw_mm_nr_tlb_flushes(d->mm[1]));
 	if (__atomic_load_n(&d->errors, __ATOMIC_RELAXED))
 		printf("%d writes failed\n", d->errors);
 	printf("%s\n", mismatches || d->errors || !bm ? "FAILED" : "every round matched the writes made");
