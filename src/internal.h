@@ -203,10 +203,13 @@ void pw_tlb_mm_init(struct pw_mm *mm);
 void pw_tlb_mm_destroy(struct pw_mm *mm);
 
 /*
- * Test hook: when set, pw_flush_tlb_range() does nothing (a missing flush).
- * Only the missing-flush test sets it, to show that its check can fail.
+ * Test hook (debug builds only): when set, pw_flush_tlb_range() does nothing
+ * (a missing flush). Only the missing-flush tests set it, to show that
+ * their checks can fail.
  */
+#ifdef PW_DEBUG
 extern bool pw_debug_skip_tlb_flush;
+#endif
 
 /* TLB lookups and fills for pw_access() (tlb.c). */
 struct pw_tlb_fill {

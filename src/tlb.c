@@ -15,7 +15,9 @@
 
 #include "internal.h"
 
+#ifdef PW_DEBUG
 bool pw_debug_skip_tlb_flush;
+#endif
 
 struct tlb_entry {
 	uint64_t vpn; /* virtual page number + 1; 0 = invalid */
@@ -191,8 +193,10 @@ static void tlb_flush_range(struct pw_tlb *t, uint64_t start, uint64_t end)
 
 void pw_flush_tlb_range(struct pw_mm *mm, uint64_t start, uint64_t end)
 {
+#ifdef PW_DEBUG
 	if (__atomic_load_n(&pw_debug_skip_tlb_flush, __ATOMIC_RELAXED))
 		return;
+#endif
 	pthread_mutex_lock(&mm->tlb_list_lock);
 	for (struct pw_tlb *t = mm->tlbs; t; t = t->next)
 		tlb_flush_range(t, start, end);
