@@ -2,14 +2,16 @@
 /*
  * Description: concurrency. Faulting threads (pw_access on disjoint and
  * overlapping ranges), a walker thread (callback walker and iterator under
- * the mmap read lock) and a thread doing mmap/munmap run together for a
- * bounded number of iterations; afterwards every counter must agree with
- * what the tables hold, and destroying the mm must return every frame.
+ * the mmap read lock, and ptdump), a thread doing mmap/munmap/mprotect and
+ * a second mm on the same arena run together for a bounded number of
+ * iterations; afterwards every counter must agree with what the tables
+ * hold, and destroying the mm must return every frame.
  * Built with ASan and with TSan.
  */
 #include <pagewalk/iter.h>
 #include <pagewalk/mm.h>
 #include <pagewalk/pagewalk.h>
+#include <pagewalk/ptdump.h>
 
 #include "../tests/tap.h"
 #include <errno.h>
@@ -32,6 +34,7 @@ struct shared {
 	int bad_walks;			/* walker saw something impossible */
 	int fault_errors;		/* unexpected pw_access results */
 	uint64_t walks;
+	FILE *devnull;			/* where the walker's dumps go */
 	uint8_t touched[STABLE_LEN >> 12]; /* pages a faulter wrote successfully */
 };
 
@@ -122,6 +125,9 @@ static void *walk_thread(void *arg)
 		pw_for_each_entry(&st, sh->mm, CHURN, CHURN + CHURN_LEN, PW_WALK_HOLES | PW_WALK_TABLES)
 			;
 		pw_mmap_read_unlock(sh->mm);
+		/* A dump of everything now and then (it takes the read lock itself). */
+		if (sh->walks % 16 == 0 && (!sh->devnull || pw_ptdump(sh->mm, sh->devnull, NULL, NULL)))
+			sh->bad_walks++;
 		/* Pages of the stable range are never unmapped: counts only grow. */
 		if (n_cb < last || n_it < n_cb)
 			sh->bad_walks++;
@@ -202,6 +208,7 @@ TEST(fault_walk_map_concurrently)
 	uint64_t free0, present = 0, protnone = 0, tables = 1, missing = 0;
 
 	REQUIRE(sh);
+	sh->devnull = fopen("/dev/null", "w");
 	REQUIRE_EQ(pw_arena_create(256 << 20, &a), 0);
 	free0 = pw_arena_free_frames(a);
 	REQUIRE_EQ(pw_mm_create(a, NULL, &sh->mm), 0);
@@ -267,6 +274,8 @@ TEST(fault_walk_map_concurrently)
 	pw_mm_destroy(sh->mm);
 	CHECK_EQ(pw_arena_free_frames(a), free0);
 	pw_arena_destroy(a);
+	if (sh->devnull)
+		fclose(sh->devnull);
 	free(sh);
 }
 
