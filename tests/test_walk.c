@@ -252,6 +252,12 @@ TEST(vma_walk_to_top)
 	CHECK_EQ(c.hole, 2); /* [base, vma) and [vma end, 0) */
 	CHECK_EQ(c.depths, 1u);
 	CHECK_EQ(c.last_next, 0);
+	/* Ending in the upper half: the rest, gap included, is one -1 hole. */
+	c = fresh();
+	CHECK_EQ(walk(e.mm, 0x7ffffffff000ULL, pw_high_half_start(4) + 8192, &all_ops, &c), 0);
+	CHECK_EQ(c.pte, 1);
+	CHECK_EQ(c.hole, 1);
+	CHECK_EQ(c.last_next, pw_high_half_start(4) + 8192);
 	env_fini(&e);
 }
 
