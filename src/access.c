@@ -181,9 +181,14 @@ PW_API int pw_access(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, 
 		uint32_t err;
 		bool fault;
 
-		if (cpu->tlb && tlb_hit(mm, cpu, addr, kind, &r)) {
-			ret = 0;
-			break;
+		uint64_t gen = 0;
+
+		if (cpu->tlb) {
+			if (tlb_hit(mm, cpu, addr, kind, &r)) {
+				ret = 0;
+				break;
+			}
+			gen = pw_tlb_gen(cpu->tlb);
 		}
 		ret = hw_walk(mm, addr, &w);
 		if (ret == 0) {
@@ -214,7 +219,7 @@ PW_API int pw_access(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, 
 
 				if (kind & PW_FAULT_WRITE)
 					f.leaf |= PW_D;
-				pw_tlb_insert(cpu->tlb, addr, &f);
+				pw_tlb_insert(cpu->tlb, addr, &f, gen);
 			}
 			ret = 0;
 			break;

@@ -218,7 +218,9 @@ struct pw_tlb_fill {
 	bool rw, us, nx; /* combined permissions of the walk */
 };
 bool pw_tlb_lookup(struct pw_tlb *tlb, uint64_t addr, struct pw_tlb_fill *out);
-void pw_tlb_insert(struct pw_tlb *tlb, uint64_t addr, const struct pw_tlb_fill *in);
+/* Generation before a walk; the fill is dropped if a flush came in between. */
+uint64_t pw_tlb_gen(struct pw_tlb *tlb);
+void pw_tlb_insert(struct pw_tlb *tlb, uint64_t addr, const struct pw_tlb_fill *in, uint64_t gen);
 void pw_tlb_invalidate_page(struct pw_tlb *tlb, uint64_t addr);
 bool pw_tlb_for(const struct pw_tlb *tlb, const struct pw_mm *mm); /* caches @mm? */
 

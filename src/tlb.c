@@ -31,6 +31,7 @@ struct pw_tlb {
 	struct tlb_entry *e;
 	struct pw_tlb *next;
 	struct pw_tlb_stats st;
+	uint64_t gen; /* flushes that reached this TLB (under @lock) */
 };
 
 void pw_tlb_mm_init(struct pw_mm *mm)
@@ -106,6 +107,7 @@ PW_API void pw_tlb_flush_all(struct pw_tlb *t)
 {
 	pthread_mutex_lock(&t->lock);
 	memset(t->e, 0, t->nr * sizeof(*t->e));
+	t->gen++;
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -138,15 +140,33 @@ bool pw_tlb_lookup(struct pw_tlb *t, uint64_t addr, struct pw_tlb_fill *out)
 	return hit;
 }
 
-void pw_tlb_insert(struct pw_tlb *t, uint64_t addr, const struct pw_tlb_fill *in)
+uint64_t pw_tlb_gen(struct pw_tlb *t)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&t->lock);
+	gen = t->gen;
+	pthread_mutex_unlock(&t->lock);
+	return gen;
+}
+
+/*
+ * Fill an entry from a walk that began at generation @gen. If a flush
+ * reached the TLB since, the walk may have read entries that the flushed
+ * change replaced: the fill is dropped, as a CPU's walk and fill are one
+ * step that a TLB shootdown cannot fall between.
+ */
+void pw_tlb_insert(struct pw_tlb *t, uint64_t addr, const struct pw_tlb_fill *in, uint64_t gen)
 {
 	uint64_t vpn = addr >> PW_PAGE_SHIFT;
 	struct tlb_entry *e;
 
 	pthread_mutex_lock(&t->lock);
-	e = slot(t, vpn);
-	e->vpn = vpn + 1;
-	e->fill = *in;
+	if (t->gen == gen) {
+		e = slot(t, vpn);
+		e->vpn = vpn + 1;
+		e->fill = *in;
+	}
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -169,6 +189,7 @@ static void tlb_flush_range(struct pw_tlb *t, uint64_t start, uint64_t end)
 
 	pthread_mutex_lock(&t->lock);
 	t->st.flushes++;
+	t->gen++;
 	if (end == 0 || n >= t->nr) {
 		for (unsigned i = 0; i < t->nr; i++) {
 			uint64_t vpn = t->e[i].vpn - 1;

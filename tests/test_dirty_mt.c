@@ -6,6 +6,7 @@
  * unwritten may be recorded.
  */
 #include <pthread.h>
+#include <time.h>
 
 #include <pagewalk/dirty.h>
 #include <pagewalk/file.h>
@@ -17,12 +18,16 @@
 #define PG 4096ULL
 #define NPAGES 256
 #define NWRITERS 3
-#define NWRITES 3000
+#define NWRITES 3000	/* at least, per writer */
+#define MIN_ROUNDS 60	/* writers keep writing until this many rounds ran */
 
 static struct pw_mm *mms[2];
 static uint64_t addrs[2];
 static uint8_t written[NPAGES]; /* atomic */
 static int write_errors;	/* atomic */
+static int finished;		  /* atomic: writers done */
+static uint32_t rounds_done;	  /* atomic: rounds finished (flushes included) */
+static uint32_t fresh[NPAGES];	  /* atomic: 1 + rounds_done when a finished write began */
 
 struct writer {
 	pthread_t t;
@@ -48,16 +53,19 @@ static void *writer_main(void *arg)
 	if (pw_tlb_create(mms[m], 64, &tlb))
 		abort();
 	cpu.tlb = tlb;
-	for (int i = 0; i < NWRITES; i++) {
+	for (int i = 0; i < NWRITES || __atomic_load_n(&rounds_done, __ATOMIC_SEQ_CST) < MIN_ROUNDS; i++) {
 		uint64_t p = next_rand(&w->rng) % NPAGES;
 		struct pw_access_result r;
 
 		/* logged before the store: a recorded page was always logged */
 		__atomic_store_n(&written[p], 1, __ATOMIC_SEQ_CST);
+		uint32_t began = __atomic_load_n(&rounds_done, __ATOMIC_SEQ_CST);
 		if (pw_access(mms[m], &cpu, addrs[m] + p * PG, PW_FAULT_WRITE | PW_FAULT_USER, &r))
 			__atomic_fetch_add(&write_errors, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&fresh[p], began + 1, __ATOMIC_SEQ_CST);
 	}
 	pw_tlb_destroy(tlb);
+	__atomic_fetch_add(&finished, 1, __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
@@ -66,8 +74,8 @@ TEST(no_write_lost_under_concurrency)
 	struct pw_arena *a;
 	struct pw_file *f;
 	struct writer w[NWRITERS];
-	uint64_t seen[NPAGES / 64] = { 0 };
-	int rounds = 0, bad = 0;
+	uint64_t seen[NPAGES / 64] = { 0 }, prev[NPAGES / 64] = { 0 };
+	int rounds = 0, bad = 0, late = 0, missed = 0;
 
 	REQUIRE_EQ(pw_arena_create(32 << 20, &a), 0);
 	REQUIRE_EQ(pw_file_create(a, NPAGES * PG, &f), 0);
@@ -84,23 +92,51 @@ TEST(no_write_lost_under_concurrency)
 	for (int done = 0; done < 2; rounds++) {
 		uint64_t bm[NPAGES / 64] = { 0 }, s = 1, e = 0;
 
-		if (done == 0 && rounds >= 20) {
+		/* rounds run for as long as the writers do */
+		if (done == 0 && rounds >= 20 && __atomic_load_n(&finished, __ATOMIC_SEQ_CST) == NWRITERS) {
 			for (int i = 0; i < NWRITERS; i++)
 				pthread_join(w[i].t, NULL);
 			done = 1; /* one more round after every writer has finished */
 		} else if (done == 1) {
 			done = 2;
 		}
+		/* writes finished before this round began */
+		/* a gap, so that many writes begin and end between two rounds */
+		struct timespec gap = { 0, 30000 };
+		nanosleep(&gap, NULL);
+		/*
+		 * For the last write to each page that finished before this round
+		 * began: 1 + the number of rounds finished when it began. (When a
+		 * write finished says little: pw_access() may return long after
+		 * its store took effect; when it began bounds the effect.)
+		 */
+		uint32_t began[NPAGES];
+		for (int p = 0; p < NPAGES; p++)
+			began[p] = __atomic_exchange_n(&fresh[p], 0, __ATOMIC_SEQ_CST);
 		pw_wp_shared_mapping_range(f, 0, NPAGES);
 		pw_clean_record_shared_mapping_range(f, 0, NPAGES, 0, bm, &s, &e);
 		for (int p = 0; p < NPAGES; p++) {
-			if ((bm[p / 64] >> (p % 64) & 1) && !__atomic_load_n(&written[p], __ATOMIC_SEQ_CST))
+			bool now = bm[p / 64] >> (p % 64) & 1, last = prev[p / 64] >> (p % 64) & 1;
+
+			if (now && !__atomic_load_n(&written[p], __ATOMIC_SEQ_CST))
 				bad++;
+			/* began after the previous round (and its flush) ended and
+			 * finished before this one began: dirty now, recorded now */
+			if (began[p] == (uint32_t)rounds + 1 && !now)
+				missed++;
+			/* began while the previous round ran: recorded by it or now */
+			if (began[p] && began[p] == (uint32_t)rounds && !now && !last)
+				late++;
 		}
-		for (int i = 0; i < NPAGES / 64; i++)
+		__atomic_store_n(&rounds_done, (uint32_t)rounds + 1, __ATOMIC_SEQ_CST);
+		for (int i = 0; i < NPAGES / 64; i++) {
 			seen[i] |= bm[i];
+			prev[i] = bm[i];
+		}
 	}
 	CHECK_EQ(bad, 0);
+	CHECK_EQ(late, 0);
+	CHECK_EQ(missed, 0);
 	CHECK_EQ(write_errors, 0);
 	int lost = 0, nwritten = 0;
 	for (int p = 0; p < NPAGES; p++) {
