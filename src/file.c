@@ -2,8 +2,8 @@
 /*
  * file.c - files: the page cache (one frame per page offset, installed with
  * a compare-and-swap so that racing faults agree on one frame) and the
- * reverse map i_mmap (a list of VMAs ordered by vm_pgoff, under the i_mmap
- * read/write lock). See pagewalk/file.h.
+ * reverse map i_mmap (an interval tree of VMAs by page offset, under the
+ * i_mmap read/write lock). See pagewalk/file.h.
  */
 #include <string.h>
 
@@ -187,25 +187,98 @@ PW_API void pw_i_mmap_unlock_read(struct pw_file *f) { pw_rwsem_read_unlock(&f->
 PW_API void pw_i_mmap_lock_write(struct pw_file *f) { pw_rwsem_write_lock(&f->i_mmap_rwsem); }
 PW_API void pw_i_mmap_unlock_write(struct pw_file *f) { pw_rwsem_write_unlock(&f->i_mmap_rwsem); }
 
-/* Insert in vm_pgoff order (after VMAs with the same offset). O(n). */
+/*
+ * The reverse map is an interval tree: a treap of VMAs keyed by (vm_pgoff,
+ * address), each node holding the largest last page offset of its subtree.
+ * Priorities are a hash of the node's address, so the shape is random and
+ * the depth O(log n) expected, with no state to keep. A lookup of the VMAs
+ * that meet [first, last] costs O(log n + k) for k results.
+ */
+static uint64_t vma_last(const struct pw_vma *v)
+{
+	return v->vm_pgoff + ((v->vm_end - v->vm_start) >> PW_PAGE_SHIFT) - 1;
+}
+
+static uint64_t prio(const struct pw_vma *v)
+{
+	uint64_t x = (uint64_t)(uintptr_t)v + 0x9e3779b97f4a7c15ULL;
+
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+static bool key_less(const struct pw_vma *a, const struct pw_vma *b)
+{
+	return a->vm_pgoff < b->vm_pgoff || (a->vm_pgoff == b->vm_pgoff && (uintptr_t)a < (uintptr_t)b);
+}
+
+static void update(struct pw_vma *n)
+{
+	uint64_t m = vma_last(n);
+
+	if (n->_it_left && n->_it_left->_it_max > m)
+		m = n->_it_left->_it_max;
+	if (n->_it_right && n->_it_right->_it_max > m)
+		m = n->_it_right->_it_max;
+	n->_it_max = m;
+}
+
+/* Split @t into keys below @key (*l) and the rest (*r). */
+static void split(struct pw_vma *t, const struct pw_vma *key, struct pw_vma **l, struct pw_vma **r)
+{
+	if (!t) {
+		*l = *r = NULL;
+		return;
+	}
+	if (key_less(t, key)) {
+		split(t->_it_right, key, &t->_it_right, r);
+		*l = t;
+	} else {
+		split(t->_it_left, key, l, &t->_it_left);
+		*r = t;
+	}
+	update(t);
+}
+
+/* Join two treaps, every key of @l below every key of @r. */
+static struct pw_vma *merge(struct pw_vma *l, struct pw_vma *r)
+{
+	if (!l || !r)
+		return l ? l : r;
+	if (prio(l) > prio(r)) {
+		l->_it_right = merge(l->_it_right, r);
+		update(l);
+		return l;
+	}
+	r->_it_left = merge(l, r->_it_left);
+	update(r);
+	return r;
+}
+
+static struct pw_vma *erase(struct pw_vma *t, struct pw_vma *v)
+{
+	PW_BUG_ON(!t); /* @v must be in the tree */
+	if (t == v)
+		return merge(t->_it_left, t->_it_right);
+	if (key_less(v, t))
+		t->_it_left = erase(t->_it_left, v);
+	else
+		t->_it_right = erase(t->_it_right, v);
+	update(t);
+	return t;
+}
+
 void pw_file_vma_link_locked(struct pw_vma *vma)
 {
 	struct pw_file *f = vma->vm_file;
-	struct pw_vma *prev = NULL, *cur = f->i_mmap;
+	struct pw_vma *l, *r;
 
 	PW_BUG_ON(!pw_rwsem_write_held(&f->i_mmap_rwsem));
-	while (cur && cur->vm_pgoff <= vma->vm_pgoff) {
-		prev = cur;
-		cur = cur->_shared_next;
-	}
-	vma->_shared_prev = prev;
-	vma->_shared_next = cur;
-	if (cur)
-		cur->_shared_prev = vma;
-	if (prev)
-		prev->_shared_next = vma;
-	else
-		f->i_mmap = vma;
+	split(f->i_mmap, vma, &l, &r);
+	vma->_it_left = vma->_it_right = NULL;
+	update(vma);
+	f->i_mmap = merge(merge(l, vma), r);
 	f->nr_vmas++;
 }
 
@@ -214,14 +287,36 @@ void pw_file_vma_unlink_locked(struct pw_vma *vma)
 	struct pw_file *f = vma->vm_file;
 
 	PW_BUG_ON(!pw_rwsem_write_held(&f->i_mmap_rwsem));
-	if (vma->_shared_prev)
-		vma->_shared_prev->_shared_next = vma->_shared_next;
-	else
-		f->i_mmap = vma->_shared_next;
-	if (vma->_shared_next)
-		vma->_shared_next->_shared_prev = vma->_shared_prev;
-	vma->_shared_next = vma->_shared_prev = NULL;
+	f->i_mmap = erase(f->i_mmap, vma);
+	vma->_it_left = vma->_it_right = NULL;
 	f->nr_vmas--;
+}
+
+static int query(struct pw_vma *t, uint64_t first, uint64_t last, int (*fn)(struct pw_vma *, void *),
+		 void *arg)
+{
+	int ret;
+
+	if (!t || t->_it_max < first)
+		return 0; /* nothing here ends at or after @first */
+	ret = query(t->_it_left, first, last, fn, arg);
+	if (ret)
+		return ret;
+	if (t->vm_pgoff > last)
+		return 0; /* this node and its right subtree start after @last */
+	if (vma_last(t) >= first) {
+		ret = fn(t, arg);
+		if (ret)
+			return ret;
+	}
+	return query(t->_it_right, first, last, fn, arg);
+}
+
+int pw_file_for_each_vma(struct pw_file *f, uint64_t first, uint64_t last,
+			 int (*fn)(struct pw_vma *vma, void *arg), void *arg)
+{
+	PW_BUG_ON(!pw_rwsem_held(&f->i_mmap_rwsem));
+	return query(f->i_mmap, first, last, fn, arg);
 }
 
 void pw_vma_unlink_file(struct pw_vma *vma)

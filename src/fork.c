@@ -95,7 +95,7 @@ static int dup_vmas(struct pw_mm *parent, struct pw_mm *child)
 			return -ENOMEM;
 		*nv = *parent->vmas[i];
 		nv->vm_mm = child;
-		nv->_shared_next = nv->_shared_prev = NULL;
+		nv->_it_left = nv->_it_right = NULL;
 		ret = pw_vma_insert(child, nv);
 		if (ret) {
 			free(nv);

@@ -162,13 +162,20 @@ struct pw_file {
 	uint64_t *pages;	/* frame per page offset, 0 = not cached (atomic) */
 	uint64_t nr_cached;	/* atomic */
 	struct pw_rwsem i_mmap_rwsem;
-	struct pw_vma *i_mmap;	/* VMAs ordered by vm_pgoff (_shared_next/_prev) */
+	struct pw_vma *i_mmap;	/* root of the interval tree of VMAs (file.c) */
 	uint64_t nr_vmas;
 	uint64_t huge_skipped;	/* atomic: huge entries the dirty helpers skipped */
 };
 
 /* The frame caching @index, allocated on first use, with a reference taken. */
 int pw_file_get_page(struct pw_file *file, uint64_t index, uint64_t *pfn);
+/*
+ * Call @fn on each VMA of @file whose page offsets meet [@first, @last], in
+ * vm_pgoff order, until it returns non-zero (returned). Caller holds the
+ * i_mmap lock; @fn must not change the tree.
+ */
+int pw_file_for_each_vma(struct pw_file *file, uint64_t first, uint64_t last,
+			 int (*fn)(struct pw_vma *vma, void *arg), void *arg);
 /* Link/unlink a VMA in its file's i_mmap; the caller holds the i_mmap write lock. */
 void pw_file_vma_link_locked(struct pw_vma *vma);
 void pw_file_vma_unlink_locked(struct pw_vma *vma);

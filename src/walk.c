@@ -329,42 +329,43 @@ PW_API int pw_walk_page_range_novma(struct pw_mm *mm, uint64_t start, uint64_t e
 	return err;
 }
 
+struct mapping_walk {
+	struct pw_mm_walk walk;
+	uint64_t first, last; /* page offsets, [first, last) */
+};
+
+/* One VMA of a mapping walk: clip to the offsets, test, walk. */
+static int walk_mapping_vma(struct pw_vma *vma, void *arg)
+{
+	struct mapping_walk *mw = arg;
+	struct pw_mm_walk *walk = &mw->walk;
+	const struct pw_walk_ops *ops = walk->ops;
+	uint64_t vba = vma->vm_pgoff, vea = vba + ((vma->vm_end - vma->vm_start) >> PW_PAGE_SHIFT);
+	uint64_t cba = mw->first > vba ? mw->first : vba;
+	uint64_t cea = mw->last < vea ? mw->last : vea;
+	int err;
+
+	if (cba >= cea)
+		return 0;
+	walk->vma = vma;
+	walk->mm = vma->vm_mm;
+	walk->root_pfn = walk->mm->root_pfn;
+	err = ops->test_walk ? ops->test_walk(vma->vm_start, vma->vm_end, walk) : 0;
+	if (err > 0)
+		return 0; /* skip this VMA only (the kernel stops here) */
+	if (err < 0)
+		return err;
+	return walk_vma_range(walk, vma->vm_start + ((cba - vba) << PW_PAGE_SHIFT),
+			      vma->vm_start + ((cea - vba) << PW_PAGE_SHIFT));
+}
+
 PW_API int pw_walk_page_mapping(struct pw_file *file, uint64_t first_index, uint64_t nr,
 				const struct pw_walk_ops *ops, void *private)
 {
-	struct pw_mm_walk walk = { .ops = ops, .private = private };
-	uint64_t last;
-	int err = 0;
+	struct mapping_walk mw = { .walk = { .ops = ops, .private = private },
+				   .first = first_index, .last = first_index + nr };
 
 	if (!file || !ops || !nr || first_index + nr < first_index)
 		return -EINVAL;
-	PW_BUG_ON(!pw_rwsem_held(&file->i_mmap_rwsem));
-	last = first_index + nr; /* exclusive */
-	for (struct pw_vma *vma = file->i_mmap; vma; vma = vma->_shared_next) {
-		uint64_t vba = vma->vm_pgoff, vea = vba + ((vma->vm_end - vma->vm_start) >> PW_PAGE_SHIFT);
-		uint64_t cba = first_index > vba ? first_index : vba;
-		uint64_t cea = last < vea ? last : vea;
-		uint64_t start, end;
-
-		if (vba >= last)
-			break; /* ordered by vm_pgoff: no later VMA intersects */
-		if (cba >= cea)
-			continue;
-		start = vma->vm_start + ((cba - vba) << PW_PAGE_SHIFT);
-		end = vma->vm_start + ((cea - vba) << PW_PAGE_SHIFT);
-		walk.vma = vma;
-		walk.mm = vma->vm_mm;
-		walk.root_pfn = walk.mm->root_pfn;
-		err = ops->test_walk ? ops->test_walk(vma->vm_start, vma->vm_end, &walk) : 0;
-		if (err > 0) {
-			err = 0; /* skip this VMA only (the kernel stops here) */
-			continue;
-		}
-		if (err < 0)
-			break;
-		err = walk_vma_range(&walk, start, end);
-		if (err)
-			break;
-	}
-	return err;
+	return pw_file_for_each_vma(file, first_index, first_index + nr - 1, walk_mapping_vma, &mw);
 }

@@ -206,7 +206,10 @@ TEST(walk_page_mapping_visits_intersecting_vmas)
 	/* a positive test_walk skips that VMA only (the kernel would stop) */
 	ops.test_walk = rec_test;
 	v.n = 0;
-	v.skip = s.f->i_mmap; /* the first VMA in i_mmap order */
+	/* the private VMA at offset 0: the first in i_mmap order */
+	pw_mmap_read_lock(s.mm[0]);
+	v.skip = pw_vma_lookup(s.mm[0], s.priv);
+	pw_mmap_read_unlock(s.mm[0]);
 	CHECK_EQ(pw_walk_page_mapping(s.f, 0, NPAGES, &ops, &v), 0);
 	CHECK_EQ(v.n, 3);
 	CHECK_EQ(pw_walk_page_mapping(s.f, 0, 0, &ops, &v), -EINVAL);

@@ -2,6 +2,7 @@
 /* Description: files: page cache, shared and private file mappings, faults, reverse map. */
 #include <pagewalk/file.h>
 #include <pagewalk/mm.h>
+#include <pagewalk/pagewalk.h>
 
 #include "../tests/tap.h"
 #include <errno.h>
@@ -195,12 +196,105 @@ TEST(munmap_keeps_tables_under_file_vmas)
 	pw_arena_destroy(a);
 }
 
+/* ---- the reverse map against a brute-force model ---------------------- */
+
+#define NMAP 96
+
+struct model {
+	struct pw_mm *mm;
+	uint64_t addr, pgoff, npages;
+	bool live;
+};
+
+struct seen {
+	int n;
+	uint64_t addr[NMAP], pgoff[NMAP];
+	struct pw_mm *mm[NMAP];
+};
+
+static int seen_pre(uint64_t start, uint64_t end, struct pw_mm_walk *walk)
+{
+	struct seen *s = walk->private;
+
+	if (s->n < NMAP) {
+		s->addr[s->n] = walk->vma->vm_start;
+		s->pgoff[s->n] = walk->vma->vm_pgoff;
+		s->mm[s->n] = walk->mm;
+	}
+	s->n++;
+	return 0;
+}
+
+TEST(reverse_map_matches_model)
+{
+	struct pw_arena *a;
+	struct pw_file *f;
+	struct pw_mm *mms[3];
+	struct model m[NMAP];
+	const struct pw_walk_ops ops = { .pre_vma = seen_pre };
+	int bad = 0;
+
+	REQUIRE_EQ(pw_arena_create(16 << 20, &a), 0);
+	REQUIRE_EQ(pw_file_create(a, 4096 * PG, &f), 0);
+	for (int i = 0; i < 3; i++)
+		REQUIRE_EQ(pw_mm_create(a, NULL, &mms[i]), 0);
+	for (int i = 0; i < NMAP; i++) {
+		m[i].mm = mms[i % 3];
+		m[i].pgoff = tap_rand() % 4000;
+		m[i].npages = 1 + tap_rand() % 64;
+		m[i].live = true;
+		REQUIRE_EQ(pw_mmap_file(m[i].mm, 0, m[i].npages * PG, PW_PROT_READ, PW_MAP_SHARED, f, m[i].pgoff,
+					&m[i].addr), 0);
+	}
+	for (int step = 0; step < 200; step++) {
+		if (step % 4 == 3) { /* unmap one, or map it again */
+			int i = (int)(tap_rand() % NMAP);
+
+			if (m[i].live)
+				CHECK_EQ(pw_munmap(m[i].mm, m[i].addr, m[i].npages * PG), 0);
+			else
+				CHECK_EQ(pw_mmap_file(m[i].mm, 0, m[i].npages * PG, PW_PROT_READ, PW_MAP_SHARED, f,
+						      m[i].pgoff, &m[i].addr), 0);
+			m[i].live = !m[i].live;
+		}
+		uint64_t first = tap_rand() % 4100, nr = 1 + tap_rand() % (step % 2 ? 8 : 600);
+		struct seen s = { 0 };
+		int want = 0;
+
+		pw_i_mmap_lock_read(f);
+		CHECK_EQ(pw_walk_page_mapping(f, first, nr, &ops, &s), 0);
+		pw_i_mmap_unlock_read(f);
+		for (int i = 0; i < NMAP; i++) {
+			if (!m[i].live || m[i].pgoff >= first + nr || m[i].pgoff + m[i].npages <= first)
+				continue;
+			want++;
+			int found = 0;
+			for (int j = 0; j < s.n && j < NMAP; j++)
+				found += s.mm[j] == m[i].mm && s.addr[j] == m[i].addr;
+			bad += found != 1;
+		}
+		bad += s.n != want;
+		for (int j = 1; j < s.n && j < NMAP; j++)
+			bad += s.pgoff[j] < s.pgoff[j - 1]; /* in page-offset order */
+		if (bad)
+			break;
+	}
+	CHECK_EQ(bad, 0);
+	for (int i = 0; i < 3; i++)
+		pw_mm_destroy(mms[i]);
+	CHECK_EQ(pw_file_nr_vmas(f), 0);
+	CHECK_EQ(pw_file_destroy(f), 0);
+	pw_arena_destroy(a);
+}
+
 int main(void)
 {
 	tap_start();
+	tap_seed("test_file");
 	RUN(shared_mapping_sees_file_and_other_mm);
 	RUN(private_mapping_copies_on_write);
 	RUN(bad_arguments);
 	RUN(munmap_keeps_tables_under_file_vmas);
+	RUN(reverse_map_matches_model);
 	return tap_done();
 }

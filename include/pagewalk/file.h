@@ -10,11 +10,11 @@
  * and one map count. A frame's @mapping and @index (struct pw_frame) name
  * the file and the offset.
  *
- * Reverse map: a list of VMAs kept ordered by vm_pgoff. A lookup of the
- * VMAs that intersect [first, last] scans the list up to the first VMA
- * starting after @last: O(n) in the number of VMAs mapping the file (the
- * kernel's interval tree is O(log n + k); our users map a file a handful of
- * times). It is guarded by the i_mmap lock, a read/write lock:
+ * Reverse map: an interval tree of VMAs by page offset (a treap keyed by
+ * vm_pgoff, each node knowing the largest last offset below it): linking
+ * and unlinking cost O(log n) expected, finding the k VMAs that meet a
+ * range O(log n + k), as the kernel's interval tree. Results come in
+ * vm_pgoff order. It is guarded by the i_mmap lock, a read/write lock:
  *   write: linking and unlinking VMAs, changing a linked VMA's range
  *          (pw_mmap_file(), pw_munmap(), splits, pw_mm_fork(), pw_mm_destroy())
  *   read:  pw_walk_page_mapping() and the dirty helpers.

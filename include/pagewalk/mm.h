@@ -61,7 +61,9 @@ struct pw_vma {
 	struct pw_mm *vm_mm;
 	void *vm_private_data;
 	struct pw_file *vm_file; /* the mapped file (pagewalk/file.h), NULL for anonymous memory */
-	struct pw_vma *_shared_next, *_shared_prev; /* private: the file's i_mmap list */
+	/* private: the node in the file's i_mmap interval tree */
+	struct pw_vma *_it_left, *_it_right;
+	uint64_t _it_max; /* largest last page offset in this subtree */
 };
 
 /* Protection for pw_mmap()/pw_mprotect(), as PROT_*. */
