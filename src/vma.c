@@ -105,7 +105,9 @@ int pw_vma_split(struct pw_mm *mm, size_t i, uint64_t addr)
 	if (old->vm_file) {
 		/* Mapping walks see the old VMA or both halves, never a gap. */
 		pw_i_mmap_lock_write(old->vm_file);
+		pw_file_vma_unlink_locked(old); /* its interval shrinks: re-link it */
 		old->vm_end = addr;
+		pw_file_vma_link_locked(old);
 		pw_file_vma_link_locked(new);
 		pw_i_mmap_unlock_write(old->vm_file);
 	} else {

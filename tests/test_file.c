@@ -280,6 +280,22 @@ TEST(reverse_map_matches_model)
 			break;
 	}
 	CHECK_EQ(bad, 0);
+	/* a split VMA: both halves, nothing for the hole between them */
+	uint64_t x;
+	REQUIRE_EQ(pw_mmap_file(mms[0], 0, 10 * PG, PW_PROT_READ, PW_MAP_SHARED, f, 4090, &x), 0);
+	CHECK_EQ(pw_munmap(mms[0], x + 5 * PG, PG), 0);
+	static const uint64_t q[][3] = { { 4095, 1, 0 }, { 4094, 3, 2 }, { 4099, 1, 1 }, { 4090, 10, 2 } };
+	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+		struct seen sn = { 0 };
+		int in_range = 0;
+
+		pw_i_mmap_lock_read(f);
+		CHECK_EQ(pw_walk_page_mapping(f, q[i][0], q[i][1], &ops, &sn), 0);
+		pw_i_mmap_unlock_read(f);
+		for (int j = 0; j < sn.n && j < NMAP; j++)
+			in_range += sn.mm[j] == mms[0] && sn.addr[j] >= x && sn.addr[j] < x + 10 * PG;
+		CHECK_EQ(in_range, q[i][2]);
+	}
 	for (int i = 0; i < 3; i++)
 		pw_mm_destroy(mms[i]);
 	CHECK_EQ(pw_file_nr_vmas(f), 0);
