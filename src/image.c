@@ -106,17 +106,22 @@ static int add_seg(struct pw_image *img, unsigned *cap, uint64_t paddr, uint64_t
 	}
 	s = &img->segs[img->nr_segs];
 	*s = (struct seg){ .paddr = paddr, .size = size, .host = host };
-	if ((uintptr_t)host & 7) {
-		/* Entries must be read as aligned words: keep an aligned copy. */
-		size_t n = (size + PW_PAGE_SIZE - 1) & PW_PAGE_MASK;
+	if (((uintptr_t)host - paddr) & 7) {
+		/*
+		 * Entries must be read as aligned words: frame addresses are page
+		 * aligned, so host - paddr must be a multiple of 8. Keep a copy
+		 * placed so that it is.
+		 */
+		size_t shift = paddr & 7, n;
 
-		if (size > SIZE_MAX - PW_PAGE_SIZE)
+		if (size > SIZE_MAX - 2 * PW_PAGE_SIZE)
 			return -ENOMEM;
+		n = (size + shift + PW_PAGE_SIZE - 1) & PW_PAGE_MASK;
 		s->copy = aligned_alloc(PW_PAGE_SIZE, n);
 		if (!s->copy)
 			return -ENOMEM;
-		memcpy(s->copy, host, size);
-		s->host = s->copy;
+		memcpy((uint8_t *)s->copy + shift, host, size);
+		s->host = (uint8_t *)s->copy + shift;
 	}
 	img->nr_segs++;
 	return 0;

@@ -808,10 +808,11 @@ TEST(hostile_frames_past_end)
 /* Segments with gaps between them, a segment not page aligned, data at an odd offset. */
 TEST(hostile_gaps_between_segments)
 {
-	uint64_t *lo = mem_new(3), *hi = mem_new(2), *odd = mem_new(2);
-	struct load l[3] = { { 0, 3 * PW_PAGE_SIZE, lo },
+	uint64_t *lo = mem_new(3), *hi = mem_new(2), *odd = mem_new(2), *un = mem_new(3);
+	struct load l[4] = { { 0, 3 * PW_PAGE_SIZE, lo },
 			     { 0x10000, 2 * PW_PAGE_SIZE, hi },
-			     { 0x20800, PW_PAGE_SIZE, odd } };
+			     { 0x20800, PW_PAGE_SIZE, odd },
+			     { 0x30004, 3 * PW_PAGE_SIZE - 4, (uint8_t *)un + 4 } };
 	struct core_opts o = { .cr3 = F(1), .misalign = 4 };
 	struct pw_image_info info;
 	struct pw_paging cfg;
@@ -826,14 +827,16 @@ TEST(hostile_gaps_between_segments)
 	frame(lo, 1)[1] = 0x10000 | TBL;	/* PDPT in the second segment */
 	frame(lo, 1)[2] = F(0x20) | TBL;	/* frame only half inside the odd segment */
 	frame(lo, 1)[3] = F(0x21) | TBL;
+	frame(lo, 1)[4] = F(0x31) | TBL;	/* a whole frame of a segment at an odd address */
+	frame(un, 1)[7] = F(0x40000) | TBL | PW_PS; /* a 1 GiB leaf */
 	frame(hi, 0)[0] = F(0x40000) | TBL | PW_PS | PW_NX; /* a 1 GiB leaf */
-	core = build_core(l, 3, &o, &len);
+	core = build_core(l, 4, &o, &len);
 	REQUIRE(pw_image_open_mem(core, len, 0, &img) == 0);
 	pw_image_info(img, &info);
 	CHECK_EQ(info.kind, PW_IMAGE_KIND_ELF);
-	CHECK_EQ(info.nr_segments, 3);
+	CHECK_EQ(info.nr_segments, 4);
 	CHECK_EQ(info.nr_cpus, 1);
-	CHECK_EQ(info.bytes, 6 * PW_PAGE_SIZE);
+	CHECK_EQ(info.bytes, 9 * PW_PAGE_SIZE - 4);
 	CHECK(!info.truncated);
 	REQUIRE(pw_image_paging(img, 0, &cfg, &root) == 0);
 	CHECK_EQ(root, 1);
@@ -842,7 +845,7 @@ TEST(hostile_gaps_between_segments)
 	count_walk(mm, PW_WALK_HOLES | PW_WALK_ALL_SIZES, 0, &c);
 	CHECK_EQ(c.err, 0);
 	CHECK_EQ(c.holes[PW_HOLE_NO_FRAME], 3);
-	CHECK_EQ(c.leaves, 1);
+	CHECK_EQ(c.leaves, 2);
 	CHECK_EQ(pw_image_read(img, F(1), &w, 8), 0);
 	CHECK_EQ(w, F(5) | TBL);
 	CHECK_EQ(pw_image_read(img, F(3) - 8, &w, 8), 0);
@@ -856,6 +859,7 @@ TEST(hostile_gaps_between_segments)
 	free(lo);
 	free(hi);
 	free(odd);
+	free(un);
 }
 
 /* Reserved bits for the MAXPHYADDR in force, PS where it is reserved, NX without NXE. */

@@ -108,8 +108,8 @@ struct pw_image_cpu {
  * @out: receives the image.
  *
  * Uncompressed files are memory-mapped, never copied, except an ELF segment
- * whose file offset is not 8-byte aligned (its bytes are copied, so that
- * entries can be read as aligned 64-bit words).
+ * whose file offset and physical address differ modulo 8 (its bytes are
+ * copied, so that entries can be read as aligned 64-bit words).
  *
  * Context: any thread; may block (file I/O, decompression).
  * Return: 0; -errno from open/stat/mmap; -EINVAL (empty file, bad @flags);
