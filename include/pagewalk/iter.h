@@ -189,38 +189,63 @@ static inline int pw_walk_error(const struct pw_walk_state *st)
 	return st->_err;
 }
 
-/** pw_for_each_entry() - loop over every step of a walk. See the top of this file. */
 /*
- * pw__walk_next_inline() - pw_walk_next() with its commonest case inline:
- * the step before was a PTE and the next PTE of the same table is present
- * and well formed. The library arms the cursor (_fe, _fe_end) only when
- * nothing else is pending; the step is the one pw_walk_next() would give.
- * Used by the loop macros.
+ * The loop macro's fast path. After a PTE leaf with nothing pending, the
+ * library arms a cursor (_fe .. _fe_end) over the rest of that PTE table
+ * (whose lock it holds). The macro's inner loop then reports the following
+ * present, well-formed PTEs itself, keeping its cursor in a local variable
+ * (struct pw__run) that the compiler can hold in registers; anything else
+ * ends the inner loop and pw_walk_next() takes over. The steps are exactly
+ * the ones pw_walk_next() would give.
  */
-static inline int pw__walk_next_inline(struct pw_walk_state *st)
-{
-	uint64_t *e = st->_fe;
+struct pw__run {
+	uint64_t *e, *stop; /* the PTE just reported; end of the armed run */
+	uint64_t addr;	    /* its address */
+	uint64_t rsvd;	    /* reserved bits of a present PTE */
+};
 
-	if (e != st->_fe_end) {
+static inline struct pw__run pw__run_begin(const struct pw_walk_state *st, int *brk)
+{
+	*brk = 1; /* stays 1 if the body leaves with `break' */
+	return (struct pw__run){ .e = st->ptep, .stop = st->_fe ? st->_fe_end : st->ptep,
+				 .addr = st->start, .rsvd = st->_pte_rsvd };
+}
+
+static inline int pw__run_next(struct pw_walk_state *st, struct pw__run *r)
+{
+	uint64_t *e;
+
+	if (r->stop == r->e)
+		return 0; /* not armed: leave the state as it is */
+	e = r->e + 1;
+	if (e != r->stop) {
 		uint64_t v = pw_entry_read(e);
 
-		if ((v & PW_P) && !(v & st->_pte_rsvd)) {
-			uint64_t a = st->_addr;
-
-			st->start = a;
-			st->end = st->_addr = a + PW_PAGE_SIZE;
+		if ((v & PW_P) && !(v & r->rsvd)) {
+			r->e = e;
+			r->addr += PW_PAGE_SIZE;
+			st->start = r->addr;
+			st->end = r->addr + PW_PAGE_SIZE;
 			st->entry = v;
 			st->ptep = e;
-			st->_fe = e + 1;
 			return 1;
 		}
 	}
-	return pw_walk_next(st);
+	st->_addr = r->addr + PW_PAGE_SIZE; /* pw_walk_next() resumes after it */
+	st->_fe = st->_fe_end = NULL;
+	return 0;
 }
 
-#define pw_for_each_entry(st, mm, start, end, flags)                                   \
-	for (int __pw_more = pw_walk_begin((st), (mm), (start), (end), (flags)); __pw_more > 0; \
-	     __pw_more = pw__walk_next_inline(st))
+/**
+ * pw_for_each_entry() - loop over every step of a walk. See the top of this
+ * file. `continue' and `break' work as in any loop (after `break', call
+ * pw_walk_end()).
+ */
+#define pw_for_each_entry(st, mm, start, end, flags)                                          \
+	for (int __pw_more = pw_walk_begin((st), (mm), (start), (end), (flags)), __pw_brk = 0;   \
+	     __pw_more > 0 && !__pw_brk; __pw_more = pw_walk_next(st))                          \
+		for (struct pw__run __pw_r = pw__run_begin((st), &__pw_brk); __pw_brk;           \
+		     __pw_brk = pw__run_next((st), &__pw_r))
 
 /** pw_for_each_entry_max() - pw_for_each_entry() with pw_walk_begin_max()'s limit. */
 #define pw_for_each_entry_max(st, mm, start, end, flags, max)                           \
