@@ -44,15 +44,22 @@ LIBS := -pthread -lzstd
 .PHONY: all run test bench install clean headers-check fuzz
 all: $(STATIC) $(SHARED) $(CLI) $(TESTS) $(TSAN_TESTS) $(BENCHES) headers-check
 
-$(B)/obj/%.o: src/%.c
+# Debian packages the build needs (libzstd-dev, clang + libFuzzer): installed
+# by tools/deps.sh when run as root, otherwise it says what to install.
+DEPS_OK := $(B)/.deps-ok
+$(DEPS_OK): tools/deps.sh
+	@sh tools/deps.sh
+	@mkdir -p $(@D) && touch $@
+
+$(B)/obj/%.o: src/%.c | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -c $< -o $@
 
-$(B)/tobj/%.o: src/%.c
+$(B)/tobj/%.o: src/%.c | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG $(SAN) -c $< -o $@
 
-$(B)/tsobj/%.o: src/%.c
+$(B)/tsobj/%.o: src/%.c | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG -fsanitize=thread -c $< -o $@
 
@@ -101,7 +108,7 @@ test: $(TESTS) $(TSAN_TESTS) $(CLI) $(FUZZ)
 # Library sources are compiled into it with the fuzzer's instrumentation.
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 300
-$(FUZZ): tests/fuzz/fuzz_image.c $(LIB_SRC) $(HDRS)
+$(FUZZ): tests/fuzz/fuzz_image.c $(LIB_SRC) $(HDRS) | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -std=gnu17 -g -O1 -DPW_DEBUG -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -Iinclude -Isrc -o $@ tests/fuzz/fuzz_image.c $(LIB_SRC) $(LIBS)
