@@ -162,6 +162,7 @@ int pw_walk_begin_max(struct pw_walk_state *st, struct pw_mm *mm, uint64_t start
 
 /**
  * pw_walk_next() - move to the next step.
+ * Context: as pw_walk_begin(): may take or drop a PTE table lock.
  * Return: 1 positioned on a step, 0 the walk is over (locks released).
  */
 int pw_walk_next(struct pw_walk_state *st);
@@ -170,12 +171,14 @@ int pw_walk_next(struct pw_walk_state *st);
  * pw_walk_skip() - do not visit what is below the current step: the table
  * of a PW_STEP_TABLE step, or the remaining 4 KiB pieces of a huge leaf.
  * The next pw_walk_next() moves past it. No effect on other steps.
+ * Context: inside the loop; takes no lock.
  */
 void pw_walk_skip(struct pw_walk_state *st);
 
 /**
  * pw_walk_end() - release what the walk holds (a PTE table lock). Call it
  * after leaving the loop early; harmless after a complete walk, and twice.
+ * Context: drops the PTE table lock the walk holds, if any; never blocks.
  */
 void pw_walk_end(struct pw_walk_state *st);
 

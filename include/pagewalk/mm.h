@@ -105,8 +105,11 @@ int pw_mm_create(struct pw_arena *arena, const struct pw_paging *cfg, struct pw_
  * @phys: backend; must outlive the mm.
  * @cfg: paging mode of the tables.
  * @root_pfn: frame of the root table (CR3 >> 12).
+ * @out: receives the mm.
  *
- * Return: 0, -EINVAL, -ENOMEM.
+ * Context: any thread. A foreign mm has no locks of its own: walks of it
+ * take none and assert none (the tables must not change meanwhile).
+ * Return: 0, -EINVAL (NULL argument, bad @cfg), -ENOMEM.
  */
 int pw_mm_create_foreign(const struct pw_phys *phys, const struct pw_paging *cfg,
 			 uint64_t root_pfn, struct pw_mm **out);
@@ -141,16 +144,19 @@ void pw_mm_destroy(struct pw_mm *mm);
  */
 int pw_mm_fork(struct pw_mm *parent, struct pw_mm **out);
 
-/** pw_mm_root() - frame of the root table (what CR3 would hold). */
+/**
+ * pw_mm_root() - frame of the root table (what CR3 would hold, shifted right by 12).
+ * Context: any; the root never changes. Return: the frame number.
+ */
 uint64_t pw_mm_root(const struct pw_mm *mm);
 
-/** pw_mm_paging() - the paging mode. */
+/** pw_mm_paging() - the paging mode. Context: any. Return: a pointer into @mm. */
 const struct pw_paging *pw_mm_paging(const struct pw_mm *mm);
 
-/** pw_mm_phys() - the backend the tables are read through. */
+/** pw_mm_phys() - the backend the tables are read through. Context: any. Return: the backend. */
 const struct pw_phys *pw_mm_phys(const struct pw_mm *mm);
 
-/** pw_mm_arena() - the arena, or NULL for a foreign mm. */
+/** pw_mm_arena() - the arena. Context: any. Return: the arena, or NULL for a foreign mm. */
 struct pw_arena *pw_mm_arena(const struct pw_mm *mm);
 
 /**
@@ -172,23 +178,34 @@ void pw_mm_get_stats(struct pw_mm *mm, struct pw_mm_stats *st);
 
 /* ---- locks -------------------------------------------------------------- */
 
-/** pw_mmap_read_lock() / _unlock() - the mmap lock for read. Blocks. */
+/**
+ * pw_mmap_read_lock() - take the mmap lock for read.
+ * Context: blocks; must not be held by this thread already (debug builds
+ * assert it: recursive read locking can deadlock behind a waiting writer).
+ */
 void pw_mmap_read_lock(struct pw_mm *mm);
+/** pw_mmap_read_unlock() - release it. Context: this thread holds it for read. */
 void pw_mmap_read_unlock(struct pw_mm *mm);
-/** pw_mmap_write_lock() / _unlock() - the mmap lock for write. Blocks. */
+/** pw_mmap_write_lock() - take the mmap lock for write. Context: blocks; not held already. */
 void pw_mmap_write_lock(struct pw_mm *mm);
+/** pw_mmap_write_unlock() - release it. Context: this thread holds it for write (asserted). */
 void pw_mmap_write_unlock(struct pw_mm *mm);
-/** pw_mmap_lock_held() - true if this thread holds the mmap lock (read or write). */
+/**
+ * pw_mmap_lock_held() - does this thread hold the mmap lock?
+ * Context: any. Return: true if held for read or write by the caller.
+ */
 bool pw_mmap_lock_held(const struct pw_mm *mm);
-/** pw_mmap_write_lock_held() - true if this thread holds it for write. */
+/** pw_mmap_write_lock_held() - Context: any. Return: true if the caller holds it for write. */
 bool pw_mmap_write_lock_held(const struct pw_mm *mm);
 
 /**
  * pw_pte_lock() - lock the PTE table in frame @pte_table_pfn (the split
  * page-table lock). pw_pte_unlock() releases it.
- * Context: caller holds the mmap lock, so the table cannot be freed.
+ * Context: caller holds the mmap lock, so the table cannot be freed; spins
+ * (then yields) while another thread holds it; not recursive. Arena mms only.
  */
 void pw_pte_lock(struct pw_mm *mm, uint64_t pte_table_pfn);
+/** pw_pte_unlock() - release a PTE table lock. Context: held by the caller (asserted). */
 void pw_pte_unlock(struct pw_mm *mm, uint64_t pte_table_pfn);
 
 /* ---- VMAs --------------------------------------------------------------- */
@@ -199,10 +216,10 @@ void pw_pte_unlock(struct pw_mm *mm, uint64_t pte_table_pfn);
  */
 struct pw_vma *pw_find_vma(struct pw_mm *mm, uint64_t addr);
 
-/** pw_vma_lookup() - the VMA containing @addr, or NULL. Context: mmap lock held. */
+/** pw_vma_lookup() - find the VMA containing @addr. Context: mmap lock held. Return: it, or NULL. */
 struct pw_vma *pw_vma_lookup(struct pw_mm *mm, uint64_t addr);
 
-/** pw_vma_next() - the VMA after @vma in address order, or NULL. Context: mmap lock held. */
+/** pw_vma_next() - the next VMA in address order. Context: mmap lock held. Return: it, or NULL. */
 struct pw_vma *pw_vma_next(struct pw_mm *mm, const struct pw_vma *vma);
 
 /** pw_for_each_vma() - iterate every VMA in address order. Context: mmap lock held. */

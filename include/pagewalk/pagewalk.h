@@ -151,6 +151,7 @@ int pw_walk_page_vma(struct pw_vma *vma, const struct pw_walk_ops *ops, void *pr
 
 /**
  * pw_walk_page_range_vma() - walk [@start, @end) inside @vma.
+ * Context: as pw_walk_page_range().
  * Return: as pw_walk_page_vma(); -EINVAL if the range is not inside @vma.
  */
 int pw_walk_page_range_vma(struct pw_vma *vma, uint64_t start, uint64_t end,

@@ -181,6 +181,7 @@ static inline int pw_root_level(int levels)
 /**
  * pw_level_name() - Linux's name for a level: "pte", "pmd", "pud", "p4d", "pgd".
  * With 4-level paging the root (level 3) is "pgd": Linux folds P4D into it.
+ * Context: any. Return: a static string; "?" for a level outside 0..4.
  */
 const char *pw_level_name(int levels, int level);
 
@@ -268,6 +269,7 @@ static inline bool pw_entry_pat(int level, uint64_t v)
  * @level: the entry's level.
  * @v: the entry.
  *
+ * Context: any (a pure function).
  * Return: the mask of reserved bits that are set; 0 for a well-formed or
  * non-present entry. Checked: address bits 51:M; bit 63 without NXE; PS at
  * levels 3 and 4; PS at level 2 without 1 GiB page support; bits 20:13 of a

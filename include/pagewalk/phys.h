@@ -131,19 +131,22 @@ int pw_arena_create(uint64_t bytes, struct pw_arena **out);
  */
 int pw_arena_create_from(void *mem, uint64_t bytes, unsigned flags, struct pw_arena **out);
 
-/** pw_arena_destroy() - free the arena (NULL is a no-op). Every address space on it must be gone. */
+/**
+ * pw_arena_destroy() - free the arena (NULL is a no-op).
+ * Context: no other thread uses it; every address space and file on it is gone.
+ */
 void pw_arena_destroy(struct pw_arena *arena);
 
-/** pw_arena_phys() - the arena as a walk backend. */
+/** pw_arena_phys() - the arena as a walk backend. Context: any. Return: the backend. */
 const struct pw_phys *pw_arena_phys(const struct pw_arena *arena);
 
-/** pw_arena_nr_frames() - frames in the arena, frame 0 included. */
+/** pw_arena_nr_frames() - size of the arena. Context: any. Return: frames, frame 0 included. */
 uint64_t pw_arena_nr_frames(const struct pw_arena *arena);
 
-/** pw_arena_free_frames() - frames currently free. Context: takes the allocator lock. */
+/** pw_arena_free_frames() - count free frames. Context: takes the allocator lock. Return: the count. */
 uint64_t pw_arena_free_frames(struct pw_arena *arena);
 
-/** pw_arena_base() - host address of frame 0. */
+/** pw_arena_base() - where the frames are. Context: any. Return: the host address of frame 0. */
 void *pw_arena_base(const struct pw_arena *arena);
 
 /**
@@ -170,19 +173,20 @@ void pw_frame_free(struct pw_arena *arena, uint64_t pfn, unsigned order);
  */
 void pw_frame_split(struct pw_arena *arena, uint64_t pfn, unsigned order, unsigned new_order);
 
-/** pw_frame_get() - take a reference on the block whose head is @pfn. */
+/** pw_frame_get() - take a reference on the block whose head is @pfn. Context: any; atomic. */
 void pw_frame_get(struct pw_arena *arena, uint64_t pfn);
 
 /**
  * pw_frame_put() - drop a reference; free the block when it reaches 0.
+ * Context: any; atomic; takes the allocator lock when it frees.
  * Return: true if the block was freed.
  */
 bool pw_frame_put(struct pw_arena *arena, uint64_t pfn);
 
-/** pw_frame_meta() - metadata of frame @pfn, or NULL if @pfn is outside the arena. */
+/** pw_frame_meta() - metadata of frame @pfn. Context: any. Return: it, or NULL outside the arena. */
 struct pw_frame *pw_frame_meta(const struct pw_arena *arena, uint64_t pfn);
 
-/** pw_frame_ptr() - host address of frame @pfn, or NULL if outside the arena. */
+/** pw_frame_ptr() - host address of frame @pfn. Context: any. Return: it, or NULL outside the arena. */
 void *pw_frame_ptr(const struct pw_arena *arena, uint64_t pfn);
 
 #ifdef __cplusplus
