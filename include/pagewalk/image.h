@@ -121,35 +121,72 @@ int pw_image_open(const char *path, unsigned flags, struct pw_image **out);
 
 /**
  * pw_image_open_mem() - an image over @len bytes at @buf (copied: the
- * caller's buffer need not outlive the image). Same formats and errors as
- * pw_image_open().
- * Context: any thread.
+ * caller's buffer need not outlive the image).
+ * @buf: the image bytes (raw, ELF core, or zstd).
+ * @len: their number, non-zero.
+ * @flags: PW_IMAGE_*.
+ * @out: receives the image.
+ *
+ * Context: any thread; may block (copy, decompression).
+ * Return: as pw_image_open(), without the file errors; -EINVAL for a NULL
+ * @buf or @out, a zero @len or bad @flags.
  */
 int pw_image_open_mem(const void *buf, size_t len, unsigned flags, struct pw_image **out);
 
-/** pw_image_close() - unmap and free the image (NULL is a no-op). No mm may still use it. */
+/**
+ * pw_image_close() - unmap and free the image.
+ * @img: the image, or NULL (a no-op).
+ *
+ * Context: no address space over @img may still be in use.
+ * Return: nothing.
+ */
 void pw_image_close(struct pw_image *img);
 
-/** pw_image_phys() - the image as a walk backend (readonly, valid until pw_image_close()). */
+/**
+ * pw_image_phys() - the image as a walk backend, for pw_mm_create_foreign().
+ * @img: the image.
+ *
+ * Context: any thread; the backend is read-only and safe to share.
+ * Return: the backend (readonly set), valid until pw_image_close().
+ */
 const struct pw_phys *pw_image_phys(const struct pw_image *img);
 
-/** pw_image_info() - what the image holds. */
+/**
+ * pw_image_info() - what the image holds.
+ * @img: the image.
+ * @info: receives the description.
+ *
+ * Context: any thread.
+ * Return: nothing.
+ */
 void pw_image_info(const struct pw_image *img, struct pw_image_info *info);
 
 /**
  * pw_image_segment() - the @idx-th guest-physical range, in address order.
+ * @img: the image.
+ * @idx: 0 .. info.nr_segments - 1.
+ * @seg: receives the range.
+ *
+ * Context: any thread.
  * Return: 0, -ENOENT past the last one.
  */
 int pw_image_segment(const struct pw_image *img, unsigned idx, struct pw_image_segment *seg);
 
 /**
  * pw_image_cpu() - the control registers of vCPU @cpu from the QEMU note.
+ * @img: the image.
+ * @cpu: vCPU index, in note order.
+ * @out: receives the registers.
+ *
+ * Context: any thread.
  * Return: 0, -ENOENT (no such note: a raw image, or a core without it).
  */
 int pw_image_cpu(const struct pw_image *img, unsigned cpu, struct pw_image_cpu *out);
 
 /**
  * pw_image_paging() - the paging mode and root table of vCPU @cpu.
+ * @img: the image.
+ * @cpu: vCPU index.
  * @cfg: receives levels from CR4.LA57, pke from CR4.PKE, MAXPHYADDR 52
  *       (the note does not say; 52 reserves no address bits), nxe true and
  *       pdpe1gb true (EFER is not in the note; every 64-bit Linux sets
@@ -157,6 +194,7 @@ int pw_image_cpu(const struct pw_image *img, unsigned cpu, struct pw_image_cpu *
  * @root_pfn: receives the root table frame: CR3 bits 51:12 (the PCID in
  *            bits 11:0 and the no-flush bit 63 are masked off).
  *
+ * Context: any thread.
  * Return: 0; -ENOENT (no CPU note); -ENOTSUP (CR0.PG or CR4.PAE clear:
  * not 64-bit paging).
  */
@@ -165,6 +203,12 @@ int pw_image_paging(const struct pw_image *img, unsigned cpu, struct pw_paging *
 
 /**
  * pw_image_read() - copy @len bytes of guest-physical memory at @paddr.
+ * @img: the image.
+ * @paddr: first guest-physical address.
+ * @buf: destination.
+ * @len: bytes; the range may span segments if they are contiguous.
+ *
+ * Context: any thread.
  * Return: 0; -EFAULT if any byte is not held by the image (nothing useful
  * is in @buf then).
  */
