@@ -205,22 +205,22 @@ struct pw__run {
 	uint64_t *e, *stop; /* the PTE just reported; end of the armed run */
 	uint64_t addr;	    /* its address */
 	uint64_t rsvd;	    /* reserved bits of a present PTE */
+	bool armed;
 };
 
-static inline struct pw__run pw__run_begin(const struct pw_walk_state *st, int *brk)
+static inline struct pw__run pw__run_begin(struct pw_walk_state *st, int *brk)
 {
 	*brk = 1; /* stays 1 if the body leaves with `break' */
-	return (struct pw__run){ .e = st->ptep, .stop = st->_fe ? st->_fe_end : st->ptep,
-				 .addr = st->start, .rsvd = st->_pte_rsvd };
+	if (!st->_fe) /* not armed: an empty run inside the state itself */
+		return (struct pw__run){ .e = &st->_pte_rsvd, .stop = &st->_pte_rsvd + 1 };
+	return (struct pw__run){ .e = st->ptep, .stop = st->_fe_end, .addr = st->start,
+				 .rsvd = st->_pte_rsvd, .armed = true };
 }
 
 static inline int pw__run_next(struct pw_walk_state *st, struct pw__run *r)
 {
-	uint64_t *e;
+	uint64_t *e = r->e + 1;
 
-	if (r->stop == r->e)
-		return 0; /* not armed: leave the state as it is */
-	e = r->e + 1;
 	if (e != r->stop) {
 		uint64_t v = pw_entry_read(e);
 
@@ -234,8 +234,10 @@ static inline int pw__run_next(struct pw_walk_state *st, struct pw__run *r)
 			return 1;
 		}
 	}
-	st->_addr = r->addr + PW_PAGE_SIZE; /* pw_walk_next() resumes after it */
-	st->_fe = st->_fe_end = NULL;
+	if (r->armed) {
+		st->_addr = r->addr + PW_PAGE_SIZE; /* pw_walk_next() resumes after it */
+		st->_fe = st->_fe_end = NULL;
+	}
 	return 0;
 }
 
