@@ -329,6 +329,25 @@ static int grow(uint8_t **dst, size_t *cap, size_t need)
 	return 0;
 }
 
+/* Append @n decoded bytes at *@pos, growing the output; zero pages stay untouched. */
+static int append(uint8_t **dst, size_t *cap, size_t *pos, const uint8_t *buf, size_t n)
+{
+	if (n > *cap - *pos) {
+		int err = grow(dst, cap, *pos + n);
+
+		if (err)
+			return err;
+	}
+	for (size_t o = 0; o < n; o += PW_PAGE_SIZE) {
+		size_t k = n - o < PW_PAGE_SIZE ? n - o : PW_PAGE_SIZE;
+
+		if (!all_zero(buf + o, k))
+			memcpy(*dst + *pos + o, buf + o, k);
+	}
+	*pos += n;
+	return 0;
+}
+
 /*
  * Decompress @src into a fresh anonymous mapping. Output goes through a
  * bounce buffer; all-zero pages are skipped, so they are never touched.
@@ -367,18 +386,9 @@ static int unzstd(const uint8_t *src, size_t len, uint8_t **out, size_t *out_len
 			err = -EBADMSG;
 			goto out;
 		}
-		if (ob.pos > cap - pos) {
-			err = grow(&dst, &cap, pos + ob.pos);
-			if (err)
-				goto out;
-		}
-		for (size_t o = 0; o < ob.pos; o += PW_PAGE_SIZE) {
-			size_t n = ob.pos - o < PW_PAGE_SIZE ? ob.pos - o : PW_PAGE_SIZE;
-
-			if (!all_zero(bounce + o, n))
-				memcpy(dst + pos + o, bounce + o, n);
-		}
-		pos += ob.pos;
+		err = append(&dst, &cap, &pos, bounce, ob.pos);
+		if (err)
+			goto out;
 		if (!ob.pos && r && in.pos == in.size)
 			break;
 	}
@@ -391,18 +401,9 @@ static int unzstd(const uint8_t *src, size_t len, uint8_t **out, size_t *out_len
 			err = -EBADMSG; /* a cut-off stream */
 			goto out;
 		}
-		if (ob.pos > cap - pos) {
-			err = grow(&dst, &cap, pos + ob.pos);
-			if (err)
-				goto out;
-		}
-		for (size_t o = 0; o < ob.pos; o += PW_PAGE_SIZE) {
-			size_t n = ob.pos - o < PW_PAGE_SIZE ? ob.pos - o : PW_PAGE_SIZE;
-
-			if (!all_zero(bounce + o, n))
-				memcpy(dst + pos + o, bounce + o, n);
-		}
-		pos += ob.pos;
+		err = append(&dst, &cap, &pos, bounce, ob.pos);
+		if (err)
+			goto out;
 	}
 	if (!pos)
 		err = -EINVAL;
