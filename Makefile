@@ -42,6 +42,8 @@ FUZZ     := $(B)/fuzz/fuzz_image
 LIBS := -pthread -lzstd
 
 .PHONY: all run test bench install clean headers-check fuzz
+# Keep the sanitizer objects between runs (they are intermediates of pattern rules).
+.SECONDARY:
 all: $(STATIC) $(SHARED) $(CLI) $(TESTS) $(TSAN_TESTS) $(BENCHES) headers-check
 
 # Debian packages the build needs (libzstd-dev, clang + libFuzzer): installed

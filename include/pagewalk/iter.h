@@ -204,7 +204,7 @@ static inline int pw_walk_error(const struct pw_walk_state *st)
 struct pw__run {
 	uint64_t *e, *stop; /* the PTE just reported; end of the armed run */
 	uint64_t addr;	    /* its address */
-	uint64_t rsvd;	    /* reserved bits of a present PTE */
+	uint64_t mask;	    /* P and the reserved bits: a good PTE has only P of them */
 	bool armed;
 };
 
@@ -214,7 +214,7 @@ static inline struct pw__run pw__run_begin(struct pw_walk_state *st, int *brk)
 	if (!st->_fe) /* not armed: an empty run inside the state itself */
 		return (struct pw__run){ .e = &st->_pte_rsvd, .stop = &st->_pte_rsvd + 1 };
 	return (struct pw__run){ .e = st->ptep, .stop = st->_fe_end, .addr = st->start,
-				 .rsvd = st->_pte_rsvd, .armed = true };
+				 .mask = st->_pte_rsvd | PW_P, .armed = true };
 }
 
 static inline int pw__run_next(struct pw_walk_state *st, struct pw__run *r)
@@ -224,7 +224,7 @@ static inline int pw__run_next(struct pw_walk_state *st, struct pw__run *r)
 	if (e != r->stop) {
 		uint64_t v = pw_entry_read(e);
 
-		if ((v & PW_P) && !(v & r->rsvd)) {
+		if ((v & r->mask) == PW_P) {
 			r->e = e;
 			r->addr += PW_PAGE_SIZE;
 			st->start = r->addr;
