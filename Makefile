@@ -79,11 +79,11 @@ $(CLI): $(wildcard tools/*.c) $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(wildcard tools/*.c) $(STATIC) $(LIBS)
 
-$(B)/tests/%: tests/%.c tests/tap.h $(TLIB_OBJ)
+$(B)/tests/%: tests/%.c tests/tap.h tests/fixture.h $(TLIB_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG $(SAN) -Isrc -o $@ $< $(TLIB_OBJ) $(LIBS)
 
-$(B)/tests-tsan/%: tests/%.c tests/tap.h $(TSLIB_OBJ)
+$(B)/tests-tsan/%: tests/%.c tests/tap.h tests/fixture.h $(TSLIB_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG -fsanitize=thread -Isrc -o $@ $< $(TSLIB_OBJ) $(LIBS)
 

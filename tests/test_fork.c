@@ -5,37 +5,11 @@
 #include <pagewalk/notifier.h>
 
 #include "../tests/tap.h"
+#include "fixture.h"
 #include <errno.h>
 
 #define PG 4096ULL
 
-static int poke(struct pw_mm *mm, uint64_t addr, uint8_t val)
-{
-	struct pw_access_result r;
-	int ret = pw_access(mm, NULL, addr, PW_FAULT_WRITE | PW_FAULT_USER, &r);
-
-	if (!ret)
-		((uint8_t *)pw_arena_base(pw_mm_arena(mm)))[r.phys] = val;
-	return ret;
-}
-
-static int peek(struct pw_mm *mm, uint64_t addr)
-{
-	struct pw_access_result r;
-	int ret = pw_access(mm, NULL, addr, PW_FAULT_USER, &r);
-
-	return ret ? ret : ((uint8_t *)pw_arena_base(pw_mm_arena(mm)))[r.phys];
-}
-
-static uint64_t entry_of(struct pw_mm *mm, uint64_t addr)
-{
-	struct pw_translation t;
-
-	pw_mmap_read_lock(mm);
-	int ret = pw_translate(mm, addr, &t);
-	pw_mmap_read_unlock(mm);
-	return ret ? 0 : t.entry;
-}
 
 static uint64_t pfn_of(struct pw_mm *mm, uint64_t addr)
 {

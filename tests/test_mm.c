@@ -10,35 +10,12 @@
 #include <pagewalk/ptdump.h>
 
 #include "../tests/tap.h"
+#include "fixture.h"
 #include <errno.h>
 
 #define RW (PW_PROT_READ | PW_PROT_WRITE)
 #define PF (PW_MAP_PRIVATE | PW_MAP_FIXED)
 
-struct env {
-	struct pw_arena *a;
-	struct pw_mm *mm;
-	uint64_t free0;
-};
-
-static void env_init(struct env *e, int levels, uint64_t bytes)
-{
-	struct pw_paging cfg = PW_PAGING_DEFAULT;
-
-	cfg.levels = (uint8_t)levels;
-	if (pw_arena_create(bytes, &e->a))
-		abort();
-	e->free0 = pw_arena_free_frames(e->a);
-	if (pw_mm_create(e->a, &cfg, &e->mm))
-		abort();
-}
-
-static void env_fini(struct env *e)
-{
-	pw_mm_destroy(e->mm);
-	CHECK_EQ(pw_arena_free_frames(e->a), e->free0); /* destroy returns every frame */
-	pw_arena_destroy(e->a);
-}
 
 /* Everything observable: tables (JSON ptdump), VMAs, counters, free frames. */
 static char *snap(struct env *e)

@@ -11,6 +11,7 @@
 #include <pagewalk/pagewalk.h>
 
 #include "../tests/tap.h"
+#include "fixture.h"
 #include <errno.h>
 #include <unistd.h>
 
@@ -115,30 +116,6 @@ static struct cnt fresh(void)
 	return (struct cnt){ .pgd_action = -1, .pud_action = -1, .pmd_action = -1 };
 }
 
-struct env {
-	struct pw_arena *a;
-	struct pw_mm *mm;
-	uint64_t free0;
-};
-
-static void env_init(struct env *e, int levels, uint64_t arena_bytes)
-{
-	struct pw_paging cfg = PW_PAGING_DEFAULT;
-
-	cfg.levels = (uint8_t)levels;
-	if (pw_arena_create(arena_bytes, &e->a))
-		abort();
-	e->free0 = pw_arena_free_frames(e->a);
-	if (pw_mm_create(e->a, &cfg, &e->mm))
-		abort();
-}
-
-static void env_fini(struct env *e)
-{
-	pw_mm_destroy(e->mm);
-	CHECK_EQ(pw_arena_free_frames(e->a), e->free0);
-	pw_arena_destroy(e->a);
-}
 
 /* Map @npages 4 KiB pages at @addr and fault them all in. */
 static void map_pages(struct pw_mm *mm, uint64_t addr, uint64_t npages)
