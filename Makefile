@@ -87,7 +87,7 @@ $(B)/tests-tsan/%: tests/%.c tests/tap.h tests/fixture.h $(TSLIB_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG -fsanitize=thread -Isrc -o $@ $< $(TSLIB_OBJ) $(LIBS)
 
-$(B)/bench/%: bench/%.c $(STATIC)
+$(B)/bench/%: bench/%.c bench/bench.h $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -O2 -Isrc -o $@ $< $(STATIC) $(LIBS)
 

@@ -51,6 +51,8 @@
 #include <pagewalk/file.h>
 #include <pagewalk/mm.h>
 
+#include "bench.h"
+
 #define PG 4096ULL
 #define STRIDE 100 /* one page in 100 is written between rounds */
 #define MAX_ROUNDS 101
@@ -78,30 +80,6 @@ struct pm_scan_arg {
 
 static uint64_t size = 8ULL << 30, npages, want;
 static bool use_thp = true;
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n)
-{
-	double tmp[MAX_ROUNDS];
-
-	memcpy(tmp, v, (size_t)n * sizeof(*v));
-	qsort(tmp, (size_t)n, sizeof(*tmp), cmp_double);
-	return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
-}
 
 static long rss_kib(void)
 {

@@ -29,31 +29,12 @@
 #include <pagewalk/ptdump.h>
 #include <pagewalk/qemu.h>
 
+#include "bench.h"
+
 #define MAX_REPS 64
 
 static const char *const variants[] = { "ptd-4l-nopti", "ptd-5l-thp", "deb-4l-pti-thp",
 					"deb-4l-dimm1g" };
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return v[n / 2];
-}
 
 static uint64_t walk(struct pw_mm *mm, unsigned flags)
 {

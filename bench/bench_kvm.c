@@ -27,29 +27,10 @@
 #include <pagewalk/kvm.h>
 #include <pagewalk/mm.h>
 
+#include "bench.h"
+
 #define MAX_REPS 101
 #define NW PW_KVM_MAX_ACCESSES /* accesses per run */
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return v[n / 2];
-}
 
 static struct pw_kvm_access acc[NW];
 
