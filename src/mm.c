@@ -145,8 +145,11 @@ PW_API bool pw_mmap_write_lock_held(const struct pw_mm *mm)
 
 PW_API void pw_pte_lock(struct pw_mm *mm, uint64_t pfn)
 {
-	struct pw_frame *f = pw_frame_meta(mm->arena, pfn);
+	struct pw_frame *f;
 
+	if (!mm->arena)
+		return; /* a foreign mm has no locks (its tables must not change) */
+	f = pw_frame_meta(mm->arena, pfn);
 	/* Not asserting PW_FRAME_PGTABLE: a walker may lock a table that was just
 	 * unhooked and freed; it then sees the parent changed and lets go. */
 	PW_BUG_ON(!f);
@@ -155,7 +158,8 @@ PW_API void pw_pte_lock(struct pw_mm *mm, uint64_t pfn)
 
 PW_API void pw_pte_unlock(struct pw_mm *mm, uint64_t pfn)
 {
-	pw_spin_unlock(&pw_frame_meta(mm->arena, pfn)->ptl);
+	if (mm->arena)
+		pw_spin_unlock(&pw_frame_meta(mm->arena, pfn)->ptl);
 }
 
 /* A user mapping lives in the lower canonical half, above page 0. */

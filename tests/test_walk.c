@@ -160,6 +160,9 @@ static void top_of_space(int levels)
 	for (int i = 496; i < 512; i++)
 		((uint64_t *)pw_frame_ptr(a, pfn[0]))[i] = pw_mk_leaf(0, data, PW_P | PW_RW);
 	REQUIRE_EQ(pw_mm_create_foreign(pw_arena_phys(a), &cfg, pfn[levels - 1], &mm), 0);
+	/* A foreign mm has no locks: taking a PTE table lock is a no-op, not a crash. */
+	pw_pte_lock(mm, pfn[0]);
+	pw_pte_unlock(mm, pfn[0]);
 
 	ops.walk_lock = PW_WALK_LOCKLESS;
 	CHECK_EQ(pw_walk_page_range_novma(mm, 0ULL - 32 * 4096, 0, &ops, PW_ROOT_DEFAULT, &c), 0);

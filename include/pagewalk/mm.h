@@ -202,7 +202,8 @@ bool pw_mmap_write_lock_held(const struct pw_mm *mm);
  * pw_pte_lock() - lock the PTE table in frame @pte_table_pfn (the split
  * page-table lock). pw_pte_unlock() releases it.
  * Context: caller holds the mmap lock, so the table cannot be freed; spins
- * (then yields) while another thread holds it; not recursive. Arena mms only.
+ * (then yields) while another thread holds it; not recursive. On a foreign
+ * mm (no arena, no locks) it does nothing.
  */
 void pw_pte_lock(struct pw_mm *mm, uint64_t pte_table_pfn);
 /** pw_pte_unlock() - release a PTE table lock. Context: held by the caller (asserted). */
