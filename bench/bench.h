@@ -3,6 +3,7 @@
 #ifndef PAGEWALK_BENCH_H
 #define PAGEWALK_BENCH_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -44,6 +45,22 @@ static inline double median(const double *v, int n)
 	m = n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
 	free(tmp);
 	return m;
+}
+
+/* A /proc/self/status field in KiB ("VmRSS:", "VmHWM:"), or -1. */
+static inline long rss_kib(const char *key)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)))
+			kib = strtol(line + strlen(key), NULL, 10);
+	fclose(f);
+	return kib;
 }
 
 #endif /* PAGEWALK_BENCH_H */

@@ -81,21 +81,6 @@ struct pm_scan_arg {
 static uint64_t size = 8ULL << 30, npages, want;
 static bool use_thp = true;
 
-static long rss_kib(void)
-{
-	char line[256];
-	long kib = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmRSS:", 6))
-			kib = strtol(line + 6, NULL, 10);
-	fclose(f);
-	return kib;
-}
-
 static void fail(const char *who, int round, uint64_t found)
 {
 	fprintf(stderr, "bench_dirty: %s: round %d found %llu written pages, wanted %llu\n", who, round,
@@ -388,7 +373,7 @@ int main(int argc, char **argv)
 			if (!ser[i].refused)
 				ser[i].t[ser[i].n++] = t[i];
 	}
-	printf("RSS of the process with all three set up: %ld MiB\n", rss_kib() / 1024);
+	printf("RSS of the process with all three set up: %ld MiB\n", rss_kib("VmRSS:") / 1024);
 	for (int i = 0; i < 3; i++)
 		report(&ser[i]);
 	for (int i = 1; i < 3; i++) {

@@ -36,21 +36,6 @@
 
 static uint64_t sink;
 
-static long rss_kib(const char *key)
-{
-	char line[256];
-	long kib = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, strlen(key)))
-			kib = strtol(line + strlen(key), NULL, 10);
-	fclose(f);
-	return kib;
-}
-
 static void die(const char *what, int err)
 {
 	fprintf(stderr, "bench_walk: %s: %s\n", what, strerror(-err));
