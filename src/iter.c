@@ -223,16 +223,12 @@ PW_API int pw_walk_begin(struct pw_walk_state *st, struct pw_mm *mm, uint64_t st
 }
 
 /*
- * pw_entry_rsvd() of a present PTE is @v & this mask: at level 0 only the
- * address bits 51:M and, without NXE, bit 63 can be reserved.
+ * The reserved bits of a present PTE do not depend on the rest of the entry
+ * (no PS at level 0), so pw_entry_rsvd() of an all-ones PTE is their mask.
  */
 static uint64_t pte_rsvd_mask(const struct pw_paging *cfg)
 {
-	uint64_t m = cfg->nxe ? 0 : PW_NX;
-
-	if (cfg->maxphyaddr < 52)
-		m |= ((1ULL << 52) - 1) & ~((1ULL << cfg->maxphyaddr) - 1);
-	return m;
+	return pw_entry_rsvd(cfg, PW_LEVEL_PTE, ~0ULL);
 }
 
 PW_API int pw_walk_begin_max(struct pw_walk_state *st, struct pw_mm *mm, uint64_t start,
@@ -279,7 +275,6 @@ PW_API int pw_walk_begin_max(struct pw_walk_state *st, struct pw_mm *mm, uint64_
 	return step(st);
 }
 
-
 /*
  * The common step inside a PTE table, without step()'s generic machinery:
  * skip none PTEs (unless holes are reported) and report the next present,
@@ -288,7 +283,7 @@ PW_API int pw_walk_begin_max(struct pw_walk_state *st, struct pw_mm *mm, uint64_
  */
 static int next_pte(struct pw_walk_state *st)
 {
-	const uint64_t rsvd = pte_rsvd_mask(&st->_mm->cfg);
+	const uint64_t rsvd = st->_pte_rsvd;
 	const bool holes = st->_flags & PW_WALK_HOLES;
 	uint64_t *t = st->_tbl[PW_LEVEL_PTE], addr = st->_addr, end = st->_lend[PW_LEVEL_PTE];
 
