@@ -16,12 +16,6 @@ struct fork_ctx {
 	struct pw_mmu_gather tlb; /* parent entries made read-only */
 };
 
-/* A non-none entry that maps memory (present leaf or a PROT_NONE leaf). */
-static bool is_leaf(int level, uint64_t v)
-{
-	return level == PW_LEVEL_PTE || !(v & PW_P) || (v & PW_PS);
-}
-
 static int copy_level(struct fork_ctx *c, int level, uint64_t ppfn, uint64_t cpfn, uint64_t addr,
 		      uint64_t end)
 {
@@ -38,7 +32,7 @@ again:
 		v = pw_entry_read(pe);
 		if (pw_entry_none(v))
 			continue;
-		if (level > PW_LEVEL_PTE && is_leaf(level, v)) {
+		if (level > PW_LEVEL_PTE && pw_mm_is_leaf(level, v)) {
 			ret = pw_split_huge(p, pe, level);
 			if (ret)
 				return ret;

@@ -113,6 +113,16 @@ static inline uint64_t *pw_table(const struct pw_mm *mm, uint64_t pfn)
 	return pw_phys_frame(mm->phys, pfn);
 }
 
+/*
+ * Is a non-none entry of an arena mm a leaf: a present leaf, or a PROT_NONE
+ * leaf (P clear, frame kept)? Our own tables never hold non-present table
+ * entries, so anything not present counts as a leaf here.
+ */
+static inline bool pw_mm_is_leaf(int level, uint64_t v)
+{
+	return level == PW_LEVEL_PTE || !(v & PW_P) || (v & PW_PS);
+}
+
 /* Frame of the table an entry points at. */
 static inline uint64_t pw_table_pfn(const struct pw_mm *mm, uint64_t v)
 {

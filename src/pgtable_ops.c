@@ -39,12 +39,6 @@ static uint64_t leaf_addr(const struct pw_mm *mm, int level, uint64_t v)
 	return v & mask;
 }
 
-/* Is a non-none entry a leaf (present leaf, or a PROT_NONE leaf)? */
-static bool is_leaf(int level, uint64_t v)
-{
-	return level == PW_LEVEL_PTE || !(v & PW_P) || (v & PW_PS);
-}
-
 void pw_release_leaf(struct pw_mm *mm, int level, uint64_t v)
 {
 	uint64_t pfn = leaf_addr(mm, level, v) >> PW_PAGE_SHIFT;
@@ -129,7 +123,7 @@ int pw_split_huge_at(struct pw_mm *mm, uint64_t addr)
 
 		if (pw_entry_none(v))
 			return 0;
-		if (is_leaf(level, v)) {
+		if (pw_mm_is_leaf(level, v)) {
 			int ret;
 
 			if (!(addr & ~pw_level_mask(level)))
@@ -160,7 +154,7 @@ static int edge_splits(struct pw_mm *mm, uint64_t addr, uint64_t (*set)[2], int 
 
 		if (pw_entry_none(v))
 			return n;
-		if (is_leaf(level, v)) {
+		if (pw_mm_is_leaf(level, v)) {
 			/* A split leaves @addr in a leaf one level down: split again if needed. */
 			for (int l = level; l > PW_LEVEL_PTE && (addr & ~pw_level_mask(l)); l--) {
 				uint64_t base = addr & pw_level_mask(l);
@@ -194,7 +188,7 @@ static void split_at_from_pool(struct pw_mm *mm, uint64_t addr, const uint64_t *
 
 		if (pw_entry_none(v))
 			return;
-		if (is_leaf(level, v)) {
+		if (pw_mm_is_leaf(level, v)) {
 			if (!(addr & ~pw_level_mask(level)))
 				return;
 			PW_BUG_ON(*n == 0);
@@ -294,7 +288,7 @@ static void modify_level(struct modify *m, int level, uint64_t pfn, uint64_t add
 		next = pw_addr_end(level, addr, end);
 		if (pw_entry_none(v))
 			continue;
-		if (is_leaf(level, v)) {
+		if (pw_mm_is_leaf(level, v)) {
 			/* Callers split leaves that straddle the range's edges. */
 			PW_BUG_ON(level > PW_LEVEL_PTE &&
 				  ((addr & ~pw_level_mask(level)) || next - addr != pw_level_size(level)));
