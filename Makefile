@@ -18,7 +18,7 @@ override CFLAGS += -std=gnu17 -Wall -Wextra -Werror -Wshadow -Wmissing-prototype
 override CPPFLAGS += -MMD -MP
 
 B        := build
-LIB_SRC  := $(wildcard src/*.c)
+LIB_SRC  := $(wildcard src/*/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 TSAN_SRC := $(wildcard tests/test_*_mt.c)
 BENCH_SRC:= $(wildcard bench/bench_*.c)
@@ -55,15 +55,15 @@ $(DEPS_OK): tools/deps.sh
 
 $(B)/obj/%.o: src/%.c | $(DEPS_OK)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc -fPIC -c $< -o $@
 
 $(B)/tobj/%.o: src/%.c | $(DEPS_OK)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG $(SAN) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG $(SAN) -Isrc -c $< -o $@
 
 $(B)/tsobj/%.o: src/%.c | $(DEPS_OK)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG -fsanitize=thread -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG -fsanitize=thread -Isrc -c $< -o $@
 
 $(STATIC): $(LIB_OBJ)
 	@rm -f $@
@@ -138,4 +138,4 @@ install: $(STATIC) $(SHARED)
 clean:
 	rm -rf $(B)
 
--include $(wildcard $(B)/*/*.d)
+-include $(wildcard $(B)/*/*.d $(B)/*/*/*.d)

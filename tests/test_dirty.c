@@ -12,7 +12,7 @@
 #include <pagewalk/tlb.h>
 
 #include "../tests/tap.h"
-#include "internal.h"
+#include "mm/mm.h"
 
 #define PG 4096ULL
 #define NPAGES 64
@@ -221,11 +221,11 @@ TEST(walk_page_mapping_visits_intersecting_vmas)
 /* The PMD entry for @addr, with the tables above it present. */
 static uint64_t *pmd_slot(struct pw_mm *mm, uint64_t addr)
 {
-	uint64_t pfn = mm->root_pfn;
+	uint64_t pfn = mm->pt.root_pfn;
 
-	for (int l = pw_root_level(mm->cfg.levels); l > PW_LEVEL_PMD; l--)
-		pfn = pw_table_pfn(mm, pw_table(mm, pfn)[pw_index(l, addr)]);
-	return pw_table(mm, pfn) + pw_index(PW_LEVEL_PMD, addr);
+	for (int l = pw_root_level(mm->pt.cfg.levels); l > PW_LEVEL_PMD; l--)
+		pfn = pw_pt_next_pfn(&mm->pt, pw_pt_table(&mm->pt, pfn)[pw_index(l, addr)]);
+	return pw_pt_table(&mm->pt, pfn) + pw_index(PW_LEVEL_PMD, addr);
 }
 
 TEST(huge_entries_skipped_not_split)

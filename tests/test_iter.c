@@ -383,12 +383,12 @@ TEST(early_break_then_walk_again)
 	/* Leave inside the PTE table: its lock is held until pw_walk_end(). */
 	pw_for_each_entry(&st, f.mm, g, g + 16 * 4096, 0) {
 		if (st.start == g + 4096) {
-			CHECK(st._locked);
+			CHECK(st._private.locked);
 			pw_walk_end(&st);
 			break;
 		}
 	}
-	CHECK(!st._locked);
+	CHECK(!st._private.locked);
 	pw_walk_end(&st); /* twice is harmless */
 	CHECK_EQ(pw_walk_next(&st), 0); /* an ended walk stays ended */
 	/* The same PTE table, through both walkers: must not deadlock. */

@@ -4,7 +4,7 @@
 #include <pagewalk/tlb.h>
 
 #include "../tests/tap.h"
-#include "internal.h"
+#include "mm/mm.h"
 #include <errno.h>
 
 #define PG 4096ULL

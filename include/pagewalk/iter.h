@@ -8,17 +8,25 @@
  *	pw_for_each_entry(&st, mm, start, end, PW_WALK_HOLES) {
  *		if (st.type == PW_STEP_LEAF)
  *			use(st.level, st.start, st.end, st.entry);
- *		if (done_early) {
- *			pw_walk_end(&st);	// the one call needed after a break
- *			break;
- *		}
+ *		if (done_early)
+ *			break;		// or return, or goto: the walk is ended
  *	}
  *	ret = pw_walk_error(&st);
  *	pw_mmap_read_unlock(mm);
  *
  * Each step describes one entry (or one 4 KiB piece of a huge leaf, or one
  * hole), in address order. Nothing is merged: two neighbouring leaves are
- * two steps. The state is the caller's memory; no allocation happens.
+ * two steps. The state is the caller's memory; the walk allocates only the
+ * alias set of a foreign mm (see "Aliases").
+ *
+ * Leaving the loop. However the loop is left, by its end, `break', `return'
+ * or `goto', the walk is ended on the way out (the loop macro's variable
+ * carries a cleanup that calls pw_walk_end()): the PTE table lock it holds
+ * is dropped and its alias set freed. After `break' the state still shows
+ * the step the body broke at (its @ptep no longer locked). Loops nest, also
+ * under -Wshadow: each expansion names its own variables. (A loop driven by
+ * hand with pw_walk_begin() / pw_walk_next() has no such cleanup: end it
+ * with pw_walk_end().)
  */
 #ifndef PAGEWALK_ITER_H
 #define PAGEWALK_ITER_H
@@ -83,13 +91,40 @@ enum pw_hole_reason {
 				     level in this walk (foreign mms; see "Aliases") */
 };
 
+/*
+ * struct pw__walk_private - the walk's own state inside struct
+ * pw_walk_state. Not API: its fields may change in any release.
+ */
+struct pw__walk_private {
+	struct pw_mm *mm;
+	unsigned flags;
+	enum pw_level cur;	    /* level of the table being scanned */
+	int err;
+	bool descend;		    /* descend below the current table step */
+	bool done;
+	bool locked;		    /* the PTE table pfn[PW_LEVEL_PTE] is locked */
+	uint64_t addr;		    /* next address to look at */
+	uint64_t wend;		    /* end of the walk (0 = top) */
+	uint64_t piece_end;	    /* end of the huge leaf being cut in pieces */
+	uint64_t lend[PW_MAX_LEVELS]; /* end of the range of each level's table */
+	uint64_t pfn[PW_MAX_LEVELS];  /* frame of each level's table */
+	uint64_t *tbl[PW_MAX_LEVELS];
+	uint64_t visits;	    /* entries read so far */
+	uint64_t max_visits;	    /* 0 = no limit */
+	uint64_t pte_mask;	    /* P and the reserved bits of a PTE (pw__pte_good()) */
+	uint64_t *fe, *fe_end;	    /* loop macro's run: next PTE to try, end of the run */
+	struct pw_walk_seen *seen;  /* (frame, level) pairs entered; NULL = no alias check */
+};
+
 /**
- * struct pw_walk_state - a walk in progress. Fields without a leading
- * underscore describe the current step and are read-only for the caller.
+ * struct pw_walk_state - a walk in progress. The fields before @_private
+ * describe the current step and are read-only for the caller; @_private is
+ * the walk's own.
  * @type: PW_STEP_*.
  * @reason: for holes, PW_HOLE_*.
- * @level: level of the entry (0 = PTE .. 4 = PML5); for the non-canonical
- *         gap, the root level.
+ * @level: level of the entry (PW_LEVEL_PTE .. PW_LEVEL_PGD; with 4-level
+ *         paging the root is PW_LEVEL_P4D, named "pgd": see pw_depth());
+ *         for the non-canonical gap, the root level.
  * @start, @end: the range this step covers, clipped to the walk; @end 0
  *         means the top of the address space.
  * @entry: the entry's value (for a 4 KiB piece of a huge leaf, the PTE
@@ -98,34 +133,16 @@ enum pw_hole_reason {
  *        an arena mm it is valid while this step lasts: the PTE table lock
  *        is held from the first to the last step inside that table. Upper
  *        entries are protected by the mmap lock the caller holds.
+ * @_private: not API.
  */
 struct pw_walk_state {
 	enum pw_step_type type;
 	enum pw_hole_reason reason;
-	int level;
+	int level; /* an enum pw_level (int, so that callers compare it freely) */
 	uint64_t start, end;
 	uint64_t entry;
 	uint64_t *ptep;
-
-	/* private */
-	struct pw_mm *_mm;
-	unsigned _flags;
-	int _cur;		     /* level of the table being scanned */
-	int _err;
-	bool _descend;		     /* descend below the current table step */
-	bool _done;
-	bool _locked;		     /* the PTE table _pfn[0] is locked */
-	uint64_t _addr;		     /* next address to look at */
-	uint64_t _wend;		     /* end of the walk (0 = top) */
-	uint64_t _piece_end;	     /* end of the huge leaf being cut in pieces */
-	uint64_t _lend[PW_MAX_LEVELS]; /* end of the range of each level's table */
-	uint64_t _pfn[PW_MAX_LEVELS];  /* frame of each level's table */
-	uint64_t *_tbl[PW_MAX_LEVELS];
-	uint64_t _visits;	     /* entries read so far */
-	uint64_t _max_visits;	     /* 0 = no limit */
-	uint64_t _pte_rsvd;	     /* reserved bits of a present PTE (the inline path) */
-	uint64_t *_fe, *_fe_end;     /* inline path: next PTE to try, end of its run */
-	struct pw_walk_seen *_seen;  /* (frame, level) pairs entered; NULL = no alias check */
+	struct pw__walk_private _private;
 };
 
 /**
@@ -176,8 +193,9 @@ int pw_walk_next(struct pw_walk_state *st);
 void pw_walk_skip(struct pw_walk_state *st);
 
 /**
- * pw_walk_end() - release what the walk holds (a PTE table lock). Call it
- * after leaving the loop early; harmless after a complete walk, and twice.
+ * pw_walk_end() - release what the walk holds (a PTE table lock, the alias
+ * set). Harmless after a complete walk, and twice.
+ * The loop macros call it themselves on the way out.
  * Context: drops the PTE table lock the walk holds, if any; never blocks.
  */
 void pw_walk_end(struct pw_walk_state *st);
@@ -189,32 +207,58 @@ void pw_walk_end(struct pw_walk_state *st);
  */
 static inline int pw_walk_error(const struct pw_walk_state *st)
 {
-	return st->_err;
+	return st->_private.err;
+}
+
+/*
+ * pw__pte_good() - the one test of "a present, well-formed PTE", which
+ * every path of the iterator applies (the library's step and the loop
+ * macro's run): of P and the PTE's reserved bits (@mask, the walk's
+ * pte_mask), only P is set.
+ */
+static inline bool pw__pte_good(uint64_t v, uint64_t mask)
+{
+	return (v & mask) == PW_P;
 }
 
 /*
  * The loop macro's fast path. After a PTE leaf with nothing pending, the
- * library arms a cursor (_fe .. _fe_end) over the rest of that PTE table
+ * library arms a run (fe .. fe_end) over the rest of that PTE table
  * (whose lock it holds). The macro's inner loop then reports the following
- * present, well-formed PTEs itself, keeping its cursor in a local variable
- * (struct pw__run) that the compiler can hold in registers; anything else
- * ends the inner loop and pw_walk_next() takes over. The steps are exactly
- * the ones pw_walk_next() would give.
+ * good PTEs itself, keeping its cursor in a local variable (struct
+ * pw__run) that the compiler can hold in registers; anything else ends the
+ * inner loop and pw_walk_next() takes over. The steps are exactly the ones
+ * pw_walk_next() would give.
  */
 struct pw__run {
 	uint64_t *e, *stop; /* the PTE just reported; end of the armed run */
 	uint64_t addr;	    /* its address */
-	uint64_t mask;	    /* P and the reserved bits: a good PTE has only P of them */
+	uint64_t mask;	    /* the walk's pte_mask */
 	bool armed;
 };
 
+/* The outer loop's variable: the walk, whether it goes on, whether the body broke. */
+struct pw__loop {
+	struct pw_walk_state *walk;
+	int more;
+	int brk;
+};
+
+/* The cleanup of struct pw__loop: however the loop is left, the walk ends. */
+static inline void pw__loop_end(struct pw__loop *l)
+{
+	pw_walk_end(l->walk);
+}
+
 static inline struct pw__run pw__run_begin(struct pw_walk_state *st, int *brk)
 {
+	struct pw__walk_private *p = &st->_private;
+
 	*brk = 1; /* stays 1 if the body leaves with `break' */
-	if (!st->_fe) /* not armed: an empty run inside the state itself */
-		return (struct pw__run){ .e = &st->_pte_rsvd, .stop = &st->_pte_rsvd + 1 };
-	return (struct pw__run){ .e = st->ptep, .stop = st->_fe_end, .addr = st->start,
-				 .mask = st->_pte_rsvd | PW_P, .armed = true };
+	if (!p->fe) /* not armed: an empty run inside the state itself */
+		return (struct pw__run){ .e = &p->pte_mask, .stop = &p->pte_mask + 1 };
+	return (struct pw__run){ .e = st->ptep, .stop = p->fe_end, .addr = st->start,
+				 .mask = p->pte_mask, .armed = true };
 }
 
 static inline int pw__run_next(struct pw_walk_state *st, struct pw__run *r)
@@ -224,7 +268,7 @@ static inline int pw__run_next(struct pw_walk_state *st, struct pw__run *r)
 	if (e != r->stop) {
 		uint64_t v = pw_entry_read(e);
 
-		if ((v & r->mask) == PW_P) {
+		if (pw__pte_good(v, r->mask)) {
 			r->e = e;
 			r->addr += PW_PAGE_SIZE;
 			st->start = r->addr;
@@ -235,27 +279,43 @@ static inline int pw__run_next(struct pw_walk_state *st, struct pw__run *r)
 		}
 	}
 	if (r->armed) {
-		st->_addr = r->addr + PW_PAGE_SIZE; /* pw_walk_next() resumes after it */
-		st->_fe = st->_fe_end = NULL;
+		st->_private.addr = r->addr + PW_PAGE_SIZE; /* pw_walk_next() resumes after it */
+		st->_private.fe = st->_private.fe_end = NULL;
 	}
 	return 0;
 }
 
+#define pw__cat(a, b) a##b
+#define pw__name(a, n) pw__cat(a, n)
+
+/*
+ * One expansion of the loop, its variables named with @n (a __COUNTER__
+ * value) so that loops nest. The outer loop steps the walk unless the body
+ * broke out of the inner one; the inner loop runs the body once per step.
+ */
+#define pw__for_each(n, st, begin)                                                            \
+	for (struct pw__loop pw__name(pw__l, n) __attribute__((cleanup(pw__loop_end))) =      \
+		     { (st), (begin), 0 };                                                     \
+	     pw__name(pw__l, n).more > 0;                                                      \
+	     pw__name(pw__l, n).more =                                                         \
+		     pw__name(pw__l, n).brk ? 0 : pw_walk_next(pw__name(pw__l, n).walk))         \
+		for (struct pw__run pw__name(pw__r, n) =                                       \
+			     pw__run_begin(pw__name(pw__l, n).walk, &pw__name(pw__l, n).brk);    \
+		     pw__name(pw__l, n).brk;                                                   \
+		     pw__name(pw__l, n).brk =                                                  \
+			     pw__run_next(pw__name(pw__l, n).walk, &pw__name(pw__r, n)))
+
 /**
  * pw_for_each_entry() - loop over every step of a walk. See the top of this
- * file. `continue' and `break' work as in any loop (after `break', call
- * pw_walk_end()).
+ * file: `continue' and `break' work as in any loop, and leaving the loop in
+ * any way ends the walk.
  */
-#define pw_for_each_entry(st, mm, start, end, flags)                                          \
-	for (int __pw_more = pw_walk_begin((st), (mm), (start), (end), (flags)), __pw_brk = 0;   \
-	     __pw_more > 0 && !__pw_brk; __pw_more = pw_walk_next(st))                          \
-		for (struct pw__run __pw_r = pw__run_begin((st), &__pw_brk); __pw_brk;           \
-		     __pw_brk = pw__run_next((st), &__pw_r))
+#define pw_for_each_entry(st, mm, start, end, flags) \
+	pw__for_each(__COUNTER__, st, pw_walk_begin((st), (mm), (start), (end), (flags)))
 
 /** pw_for_each_entry_max() - pw_for_each_entry() with pw_walk_begin_max()'s limit. */
-#define pw_for_each_entry_max(st, mm, start, end, flags, max)                           \
-	for (int __pw_more = pw_walk_begin_max((st), (mm), (start), (end), (flags), (max));  \
-	     __pw_more > 0; __pw_more = pw_walk_next(st))
+#define pw_for_each_entry_max(st, mm, start, end, flags, max) \
+	pw__for_each(__COUNTER__, st, pw_walk_begin_max((st), (mm), (start), (end), (flags), (max)))
 
 #ifdef __cplusplus
 }

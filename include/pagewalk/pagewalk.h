@@ -70,6 +70,15 @@ enum pw_walk_lock {
  *             must expect huge (PS) entries and non-present ones.
  * @pte_entry: each PTE of each PTE table reached, including none PTEs.
  *             Called with the PTE table's lock held when the walk has a VMA.
+ * @pte_run:   instead of pte_entry (setting both is -EINVAL): once per PTE
+ *             table reached, for the run of its PTEs inside the walk.
+ *             @pte points at the PTE of @addr; the run has
+ *             (@next - @addr) / 4 KiB consecutive PTEs (none ones included),
+ *             at most 512, all in one table. Called with the PTE table's
+ *             lock held, from the first PTE to the last, when the walk has a
+ *             VMA; without a VMA no lock is taken, as for pte_entry. The
+ *             callback's own loop over the run replaces a call per PTE (a
+ *             dirty-tracking round, a scan); it returns as pte_entry does.
  * @pte_hole:  each hole: a none entry above the PTE level (@depth 0 PGD,
  *             1 P4D, 2 PUD, 3 PMD; a folded P4D reports 0), or a range with
  *             no VMA in pw_walk_page_range() (@depth -1).
@@ -97,6 +106,7 @@ struct pw_walk_ops {
 	int (*pre_vma)(uint64_t start, uint64_t end, struct pw_mm_walk *walk);
 	void (*post_vma)(struct pw_mm_walk *walk);
 	enum pw_walk_lock walk_lock;
+	int (*pte_run)(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_walk *walk);
 };
 
 /**
@@ -134,10 +144,11 @@ struct pw_mm_walk {
  *
  * Context: caller holds @mm's mmap lock for read (PW_WALK_RDLOCK) or write
  * (PW_WALK_WRLOCK). PTE table locks are taken around each run of
- * pte_entry calls.
+ * pte_entry calls (or each pte_run call).
  * Return: 0; a positive value a callback returned; a negative errno from a
- * callback; -EINVAL (NULL @ops or @mm, @start >= @end, unaligned, or a
- * foreign @mm); -ERANGE (non-canonical @start or @end).
+ * callback; -EINVAL (NULL @ops or @mm, both pte_entry and pte_run set,
+ * @start >= @end, unaligned, or a foreign @mm); -ERANGE (non-canonical
+ * @start or @end).
  */
 int pw_walk_page_range(struct pw_mm *mm, uint64_t start, uint64_t end,
 		       const struct pw_walk_ops *ops, void *private);
@@ -214,7 +225,8 @@ struct pw_file;
  *
  * Context: caller holds @file's i_mmap lock, for read or write; no mmap lock.
  * Return: 0; a positive value or negative errno a callback returned (the
- * walk stops there); -EINVAL (NULL @file or @ops, @nr 0 or wrapping).
+ * walk stops there); -EINVAL (NULL @file or @ops, both pte_entry and
+ * pte_run set, @nr 0 or wrapping).
  */
 int pw_walk_page_mapping(struct pw_file *file, uint64_t first_index, uint64_t nr,
 			 const struct pw_walk_ops *ops, void *private);

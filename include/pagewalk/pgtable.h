@@ -111,23 +111,23 @@ struct pw_paging {
 
 /* ---- addresses ------------------------------------------------------- */
 
-static inline unsigned pw_level_shift(int level)
+static inline unsigned pw_level_shift(enum pw_level level)
 {
 	return PW_PAGE_SHIFT + PW_TABLE_SHIFT * (unsigned)level;
 }
 
-static inline uint64_t pw_level_size(int level)
+static inline uint64_t pw_level_size(enum pw_level level)
 {
 	return 1ULL << pw_level_shift(level);
 }
 
-static inline uint64_t pw_level_mask(int level)
+static inline uint64_t pw_level_mask(enum pw_level level)
 {
 	return ~(pw_level_size(level) - 1);
 }
 
 /** pw_index() - index of @addr's entry in a level-@level table. */
-static inline unsigned pw_index(int level, uint64_t addr)
+static inline unsigned pw_index(enum pw_level level, uint64_t addr)
 {
 	return (unsigned)(addr >> pw_level_shift(level)) & (PW_PTRS_PER_TABLE - 1);
 }
@@ -138,7 +138,7 @@ static inline unsigned pw_index(int level, uint64_t addr)
  * Wrap-safe: @end == 0 means the top of the 64-bit space, and the boundary
  * after the last entry (which wraps to 0) compares as the top too.
  */
-static inline uint64_t pw_addr_end(int level, uint64_t addr, uint64_t end)
+static inline uint64_t pw_addr_end(enum pw_level level, uint64_t addr, uint64_t end)
 {
 	uint64_t boundary = (addr + pw_level_size(level)) & pw_level_mask(level);
 
@@ -179,25 +179,30 @@ static inline int pw_root_level(int levels)
 }
 
 /**
- * pw_level_name() - Linux's name for a level: "pte", "pmd", "pud", "p4d", "pgd".
- * With 4-level paging the root (level 3) is "pgd": Linux folds P4D into it.
- * Context: any. Return: a static string; "?" for a level outside 0..4.
+ * pw_depth() - Linux's top-down depth of a level: 0 = PGD, 1 = P4D, 2 = PUD,
+ * 3 = PMD, 4 = PTE. This is the one rule for the folded root: with 4-level
+ * paging the root is the PML4, PW_LEVEL_P4D in our numbering, and Linux
+ * folds the P4D into the PGD, so the root reports as depth 0 ("pgd"), as
+ * the kernel's real_depth() makes pte_hole() report it. Levels are always
+ * the hardware's; names (pw_level_name()), pte_hole depths and ptdump's
+ * columns all come from this depth.
+ * Return: the depth; -1 for a level above the root of 5-level paging.
  */
-const char *pw_level_name(int levels, int level);
-
-/**
- * pw_depth() - Linux's top-down depth of a level, as pte_hole() reports it:
- * 0 = PGD, 1 = P4D, 2 = PUD, 3 = PMD, 4 = PTE. A folded P4D (4-level paging)
- * reports as 0, like the kernel's real_depth().
- */
-static inline int pw_depth(int levels, int level)
+static inline int pw_depth(int levels, enum pw_level level)
 {
-	int depth = PW_LEVEL_PGD - level;
+	int depth = PW_LEVEL_PGD - (int)level;
 
 	if (levels == 4 && depth == 1)
 		depth = 0;
 	return depth;
 }
+
+/**
+ * pw_level_name() - Linux's name for a level: "pte", "pmd", "pud", "p4d",
+ * "pgd", by its pw_depth() (so the root of 4-level paging is "pgd").
+ * Context: any. Return: a static string; "?" for a level outside 0..4.
+ */
+const char *pw_level_name(int levels, enum pw_level level);
 
 /* ---- entries (level-parameterised) ------------------------------------ */
 
@@ -212,7 +217,7 @@ static inline bool pw_entry_present(uint64_t v)
 }
 
 /** pw_entry_huge_capable() - can a level hold a leaf (PS=1)? Levels 1 and 2. */
-static inline bool pw_level_can_leaf(int level)
+static inline bool pw_level_can_leaf(enum pw_level level)
 {
 	return level == PW_LEVEL_PMD || level == PW_LEVEL_PUD;
 }
@@ -222,7 +227,7 @@ static inline bool pw_level_can_leaf(int level)
  * Always at level 0; at levels 1 and 2 when PS is set. PS at levels 3 and 4 is
  * reserved (see pw_entry_rsvd()), never a leaf.
  */
-static inline bool pw_entry_leaf(int level, uint64_t v)
+static inline bool pw_entry_leaf(enum pw_level level, uint64_t v)
 {
 	if (!(v & PW_P))
 		return false;
@@ -230,13 +235,13 @@ static inline bool pw_entry_leaf(int level, uint64_t v)
 }
 
 /** pw_entry_table() - a present entry that points to a lower-level table. */
-static inline bool pw_entry_table(int level, uint64_t v)
+static inline bool pw_entry_table(enum pw_level level, uint64_t v)
 {
 	return (v & PW_P) && level > PW_LEVEL_PTE && !pw_entry_leaf(level, v);
 }
 
 /** pw_entry_addr_mask() - the address field of a @level entry (leaf or table). */
-static inline uint64_t pw_entry_addr_mask(int level, uint64_t v, unsigned maxphyaddr)
+static inline uint64_t pw_entry_addr_mask(enum pw_level level, uint64_t v, unsigned maxphyaddr)
 {
 	uint64_t mask = pw_frame_field_mask(maxphyaddr);
 
@@ -246,19 +251,19 @@ static inline uint64_t pw_entry_addr_mask(int level, uint64_t v, unsigned maxphy
 }
 
 /** pw_entry_pfn() - the first 4 KiB frame an entry points at (table or leaf). */
-static inline uint64_t pw_entry_pfn(int level, uint64_t v, unsigned maxphyaddr)
+static inline uint64_t pw_entry_pfn(enum pw_level level, uint64_t v, unsigned maxphyaddr)
 {
 	return (v & pw_entry_addr_mask(level, v, maxphyaddr)) >> PW_PAGE_SHIFT;
 }
 
 /** pw_entry_flags() - every bit of @v outside its address field. */
-static inline uint64_t pw_entry_flags(int level, uint64_t v, unsigned maxphyaddr)
+static inline uint64_t pw_entry_flags(enum pw_level level, uint64_t v, unsigned maxphyaddr)
 {
 	return v & ~pw_entry_addr_mask(level, v, maxphyaddr);
 }
 
 /** pw_entry_pat() - the PAT bit of a leaf: bit 7 at level 0, bit 12 above. */
-static inline bool pw_entry_pat(int level, uint64_t v)
+static inline bool pw_entry_pat(enum pw_level level, uint64_t v)
 {
 	return level == PW_LEVEL_PTE ? (v & PW_PAT) : (v & PW_PAT_LARGE);
 }
@@ -275,14 +280,14 @@ static inline bool pw_entry_pat(int level, uint64_t v)
  * levels 3 and 4; PS at level 2 without 1 GiB page support; bits 20:13 of a
  * 2 MiB leaf and 29:13 of a 1 GiB leaf.
  */
-uint64_t pw_entry_rsvd(const struct pw_paging *cfg, int level, uint64_t v);
+uint64_t pw_entry_rsvd(const struct pw_paging *cfg, enum pw_level level, uint64_t v);
 
 /**
  * pw_mk_leaf() - make a leaf entry for @pfn at @level with @flags.
  * At levels 1 and 2 PS is set and a 4 KiB-style PAT bit (bit 7) in @flags is
  * moved to bit 12. @pfn must be aligned to the leaf size.
  */
-static inline uint64_t pw_mk_leaf(int level, uint64_t pfn, uint64_t flags)
+static inline uint64_t pw_mk_leaf(enum pw_level level, uint64_t pfn, uint64_t flags)
 {
 	uint64_t v = (pfn << PW_PAGE_SHIFT) | flags;
 
@@ -305,7 +310,7 @@ static inline uint64_t pw_mk_table(uint64_t pfn, uint64_t flags)
  * leaf @v at @level: frame advanced by the page's offset, PS dropped, PAT
  * moved from bit 12 to bit 7.
  */
-static inline uint64_t pw_leaf_to_pte(int level, uint64_t v, uint64_t addr, unsigned maxphyaddr)
+static inline uint64_t pw_leaf_to_pte(enum pw_level level, uint64_t v, uint64_t addr, unsigned maxphyaddr)
 {
 	uint64_t pfn, flags;
 

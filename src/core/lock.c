@@ -10,7 +10,7 @@
 #include <sched.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 static uint32_t next_tid = 1;
 static _Thread_local uint32_t my_tid;

@@ -7,7 +7,9 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include <pagewalk/dirty.h>
+
+#include "mm/mm.h"
 
 PW_API int pw_file_create(struct pw_arena *arena, uint64_t size, struct pw_file **out)
 {
@@ -326,4 +328,14 @@ void pw_vma_unlink_file(struct pw_vma *vma)
 		pw_file_vma_unlink_locked(vma);
 		pw_rwsem_write_unlock(&vma->vm_file->i_mmap_rwsem);
 	}
+}
+
+void pw_file_count_huge_skipped(struct pw_file *file)
+{
+	__atomic_fetch_add(&file->huge_skipped, 1, __ATOMIC_RELAXED);
+}
+
+PW_API uint64_t pw_dirty_huge_skipped(const struct pw_file *file)
+{
+	return __atomic_load_n(&file->huge_skipped, __ATOMIC_RELAXED);
 }

@@ -9,7 +9,7 @@
  */
 #include <inttypes.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 #include <pagewalk/iter.h>
 #include <pagewalk/qemu.h>
@@ -47,7 +47,7 @@ PW_API int pw_qemu_info_tlb(struct pw_mm *mm, FILE *out, uint64_t max_entries, u
 
 	if (!mm || !out)
 		return -EINVAL;
-	if (mm->arena)
+	if (pw_mm_arena(mm))
 		pw_mmap_read_lock(mm);
 	pw_for_each_entry_max(&st, mm, 0, 0, PW_WALK_ALL_SIZES | PW_WALK_ALIASES, max_entries) {
 		uint64_t v = st.entry, pa;
@@ -66,7 +66,7 @@ PW_API int pw_qemu_info_tlb(struct pw_mm *mm, FILE *out, uint64_t max_entries, u
 		n++;
 	}
 	err = pw_walk_error(&st);
-	if (mm->arena)
+	if (pw_mm_arena(mm))
 		pw_mmap_read_unlock(mm);
 	if (lines)
 		*lines = n;
@@ -102,11 +102,11 @@ static void mem_note(struct mem_run *r, uint64_t end, uint64_t prot)
 /* 4-level: the faithful walk, over the iterator. */
 static int info_mem_la48(struct pw_mm *mm, struct mem_run *r, uint64_t max_entries)
 {
-	uint64_t lin_mask = (1ULL << pw_va_bits(mm->cfg.levels)) - 1;
+	uint64_t lin_mask = (1ULL << pw_va_bits(pw_mm_paging(mm)->levels)) - 1;
 	uint64_t anc[PW_MAX_LEVELS + 1];
 	uint64_t next = 0; /* linear end of the last leaf */
 	struct pw_walk_state st;
-	int root = pw_root_level(mm->cfg.levels);
+	int root = pw_root_level(pw_mm_paging(mm)->levels);
 
 	anc[root + 1] = ~0ULL;
 	pw_for_each_entry_max(&st, mm, 0, 0, PW_WALK_ALL_SIZES | PW_WALK_ALIASES | PW_WALK_TABLES,
@@ -124,7 +124,7 @@ static int info_mem_la48(struct pw_mm *mm, struct mem_run *r, uint64_t max_entri
 	}
 	if (!pw_walk_error(&st)) {
 		mem_note(r, next, 0); /* the gap after the last leaf */
-		mem_note(r, 1ULL << pw_va_bits(mm->cfg.levels), 0); /* QEMU's final flush */
+		mem_note(r, 1ULL << pw_va_bits(pw_mm_paging(mm)->levels), 0); /* QEMU's final flush */
 	}
 	return pw_walk_error(&st);
 }
@@ -140,7 +140,7 @@ static int info_mem_la48(struct pw_mm *mm, struct mem_run *r, uint64_t max_entri
  */
 static uint64_t phys_q(struct pw_mm *mm, uint64_t table, unsigned idx, uint64_t *budget, int *err)
 {
-	const uint64_t *t = pw_phys_frame(mm->phys, (table & QEMU_PA_4K) >> PW_PAGE_SHIFT);
+	const uint64_t *t = pw_phys_frame(pw_mm_phys(mm), (table & QEMU_PA_4K) >> PW_PAGE_SHIFT);
 
 	if (*budget && !--*budget)
 		*err = -E2BIG;
@@ -150,7 +150,7 @@ static uint64_t phys_q(struct pw_mm *mm, uint64_t table, unsigned idx, uint64_t 
 static int info_mem_la57(struct pw_mm *mm, struct mem_run *r, uint64_t max_entries)
 {
 	uint64_t budget = max_entries ? max_entries + 1 : 0;
-	uint64_t root = mm->root_pfn << PW_PAGE_SHIFT;
+	uint64_t root = pw_mm_root(mm) << PW_PAGE_SHIFT;
 	int err = 0;
 
 	for (uint64_t l0 = 0; l0 < 512 && !err; l0++) {
@@ -221,14 +221,14 @@ PW_API int pw_qemu_info_mem(struct pw_mm *mm, FILE *out, uint64_t max_entries, u
 
 	if (!mm || !out)
 		return -EINVAL;
-	r.levels = mm->cfg.levels;
-	if (mm->arena)
+	r.levels = pw_mm_paging(mm)->levels;
+	if (pw_mm_arena(mm))
 		pw_mmap_read_lock(mm);
-	if (mm->cfg.levels == 5)
+	if (pw_mm_paging(mm)->levels == 5)
 		err = info_mem_la57(mm, &r, max_entries);
 	else
 		err = info_mem_la48(mm, &r, max_entries);
-	if (mm->arena)
+	if (pw_mm_arena(mm))
 		pw_mmap_read_unlock(mm);
 	if (lines)
 		*lines = r.lines;

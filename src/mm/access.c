@@ -9,50 +9,48 @@
  * Accessed flag in each entry used and Dirty in the leaf on a write, or
  * raise #PF with the error code the SDM gives.
  */
-#include "internal.h"
+#include "mm/mm.h"
 
-/* One step of a hardware walk, shared by translate and access. */
+/* What a hardware walk found: the entries read and their combined permissions. */
 struct hw_walk {
-	int level;	   /* level of the last entry read */
-	uint64_t *e[PW_MAX_LEVELS];
-	uint64_t v[PW_MAX_LEVELS];
-	bool rw, us, nx;   /* combined permissions so far */
-	uint32_t err;	   /* PW_PF_* bits of a fault (P, RSVD) */
-	bool bad_frame;	   /* a table frame outside physical memory */
+	enum pw_level level;		      /* level of the last entry read */
+	struct pw_pt_entry at[PW_MAX_LEVELS]; /* entries read, root .. level */
+	bool rw, us, nx;		      /* combined permissions */
+	uint32_t err;			      /* PW_PF_* bits of a fault (P, RSVD) */
+	bool bad_frame;			      /* a table frame outside physical memory */
 };
 
 /* Walk to the leaf for @addr. Return 0 with w->level at the leaf, or -ENOENT/-EIO. */
 static int hw_walk(struct pw_mm *mm, uint64_t addr, struct hw_walk *w)
 {
-	uint64_t pfn = mm->root_pfn;
+	struct pw_pt_entry last;
+	int kind = pw_pt_descend(&mm->pt, addr, PW_LEVEL_PTE, &last, w->at);
 
+	w->level = last.level;
+	w->err = 0;
+	w->bad_frame = kind == -EIO;
+	switch (kind) {
+	case PW_PT_LEAF:
+		break;
+	case PW_PT_MALFORMED:
+		w->err = PW_PF_P | PW_PF_RSVD;
+		return -EIO;
+	case PW_PT_NONE:
+	case PW_PT_NONPRESENT:
+		return -ENOENT;
+	default:
+		return -EIO; /* a table outside physical memory */
+	}
 	w->rw = w->us = true;
 	w->nx = false;
-	w->err = 0;
-	w->bad_frame = false;
-	for (int level = pw_root_level(mm->cfg.levels);; level--) {
-		uint64_t *t = pw_table(mm, pfn), v;
+	for (int l = pw_root_level(mm->pt.cfg.levels); l >= (int)w->level; l--) {
+		uint64_t v = w->at[l].val;
 
-		w->level = level;
-		if (!t) {
-			w->bad_frame = true;
-			return -EIO;
-		}
-		w->e[level] = t + pw_index(level, addr);
-		v = w->v[level] = pw_entry_read(w->e[level]);
-		if (!(v & PW_P))
-			return -ENOENT;
-		if (pw_entry_rsvd(&mm->cfg, level, v)) {
-			w->err = PW_PF_P | PW_PF_RSVD;
-			return -EIO;
-		}
 		w->rw &= !!(v & PW_RW);
 		w->us &= !!(v & PW_US);
-		w->nx |= mm->cfg.nxe && (v & PW_NX);
-		if (pw_entry_leaf(level, v))
-			return 0;
-		pfn = pw_table_pfn(mm, v);
+		w->nx |= mm->pt.cfg.nxe && (v & PW_NX);
 	}
+	return 0;
 }
 
 PW_API int pw_translate(struct pw_mm *mm, uint64_t addr, struct pw_translation *out)
@@ -62,15 +60,15 @@ PW_API int pw_translate(struct pw_mm *mm, uint64_t addr, struct pw_translation *
 
 	if (!mm || !out)
 		return -EINVAL;
-	if (!pw_canonical(mm->cfg.levels, addr))
+	if (!pw_canonical(mm->pt.cfg.levels, addr))
 		return -ERANGE;
 	pw_assert_mmap_locked(mm);
 	ret = hw_walk(mm, addr, &w);
 	out->level = w.level;
-	out->entry = w.bad_frame ? 0 : w.v[w.level];
+	out->entry = w.bad_frame ? 0 : w.at[w.level].val;
 	if (ret)
 		return ret;
-	out->phys = (out->entry & pw_entry_addr_mask(w.level, out->entry, mm->cfg.maxphyaddr)) |
+	out->phys = (out->entry & pw_entry_addr_mask(w.level, out->entry, mm->pt.cfg.maxphyaddr)) |
 		    (addr & ~pw_level_mask(w.level));
 	out->pfn = out->phys >> PW_PAGE_SHIFT;
 	out->writable = w.rw;
@@ -84,7 +82,7 @@ static uint32_t check_perm(const struct pw_mm *mm, const struct pw_cpu *cpu, con
 			   unsigned flags)
 {
 	bool user = flags & PW_FAULT_USER, write = flags & PW_FAULT_WRITE, exec = flags & PW_FAULT_EXEC;
-	uint64_t leaf = w->v[w->level];
+	uint64_t leaf = w->at[w->level].val;
 
 	if (user) {
 		if (!w->us)
@@ -105,7 +103,7 @@ static uint32_t check_perm(const struct pw_mm *mm, const struct pw_cpu *cpu, con
 		}
 	}
 	/* Protection keys apply to data accesses to user pages. */
-	if (mm->cfg.pke && w->us && !exec) {
+	if (mm->pt.cfg.pke && w->us && !exec) {
 		unsigned key = (unsigned)((leaf & PW_PKEY_MASK) >> PW_PKEY_SHIFT);
 		bool ad = cpu->pkru & (1u << (2 * key)), wd = cpu->pkru & (1u << (2 * key + 1));
 
@@ -129,8 +127,8 @@ static bool tlb_hit(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, u
 
 	if (!pw_tlb_lookup(cpu->tlb, addr, &f))
 		return false;
-	w.level = f.level;
-	w.v[f.level] = leaf = f.leaf;
+	w.level = (enum pw_level)f.level;
+	w.at[f.level].val = leaf = f.leaf;
 	w.rw = f.rw;
 	w.us = f.us;
 	w.nx = f.nx;
@@ -138,7 +136,7 @@ static bool tlb_hit(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, u
 		pw_tlb_invalidate_page(cpu->tlb, addr);
 		return false;
 	}
-	r->phys = (leaf & pw_entry_addr_mask(f.level, leaf, mm->cfg.maxphyaddr)) |
+	r->phys = (leaf & pw_entry_addr_mask(f.level, leaf, mm->pt.cfg.maxphyaddr)) |
 		  (addr & ~pw_level_mask(f.level));
 	r->level = f.level;
 	return true;
@@ -152,7 +150,7 @@ static uint32_t pf_access_bits(unsigned flags, const struct pw_mm *mm)
 		e |= PW_PF_W;
 	if (flags & PW_FAULT_USER)
 		e |= PW_PF_U;
-	if ((flags & PW_FAULT_EXEC) && mm->cfg.nxe)
+	if ((flags & PW_FAULT_EXEC) && mm->pt.cfg.nxe)
 		e |= PW_PF_I;
 	return e;
 }
@@ -170,11 +168,11 @@ PW_API int pw_access(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, 
 		return -EINVAL;
 	if (!cpu)
 		cpu = &dflt;
-	if (!pw_canonical(mm->cfg.levels, addr))
+	if (!pw_canonical(mm->pt.cfg.levels, addr))
 		return -ERANGE;
-	if (cpu->tlb && (!mm->arena || !pw_tlb_for(cpu->tlb, mm)))
+	if (cpu->tlb && (!mm->pt.arena || !pw_tlb_for(cpu->tlb, mm)))
 		return -EINVAL; /* a TLB caches one arena mm */
-	if (mm->arena)
+	if (mm->pt.arena)
 		pw_mmap_read_lock(mm);
 	for (;;) {
 		struct hw_walk w;
@@ -202,15 +200,15 @@ PW_API int pw_access(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, 
 			fault = true;
 		}
 		if (!fault) {
-			uint64_t leaf = w.v[w.level];
+			uint64_t leaf = w.at[w.level].val;
 
 			/* Accessed on every entry used, Dirty on the leaf of a write. */
-			for (int l = pw_root_level(mm->cfg.levels); l >= w.level; l--)
-				if (!(w.v[l] & PW_A))
-					__atomic_fetch_or(w.e[l], PW_A, __ATOMIC_RELAXED);
+			for (int l = pw_root_level(mm->pt.cfg.levels); l >= (int)w.level; l--)
+				if (!(w.at[l].val & PW_A))
+					__atomic_fetch_or(w.at[l].ptep, PW_A, __ATOMIC_RELAXED);
 			if ((kind & PW_FAULT_WRITE) && !(leaf & PW_D))
-				__atomic_fetch_or(w.e[w.level], PW_D, __ATOMIC_RELAXED);
-			r.phys = (leaf & pw_entry_addr_mask(w.level, leaf, mm->cfg.maxphyaddr)) |
+				__atomic_fetch_or(w.at[w.level].ptep, PW_D, __ATOMIC_RELAXED);
+			r.phys = (leaf & pw_entry_addr_mask(w.level, leaf, mm->pt.cfg.maxphyaddr)) |
 				 (addr & ~pw_level_mask(w.level));
 			r.level = w.level;
 			if (cpu->tlb) {
@@ -228,7 +226,7 @@ PW_API int pw_access(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, 
 			pw_tlb_invalidate_page(cpu->tlb, addr);
 		r.pf_error = err | pf_access_bits(kind, mm);
 		r.nr_faults++;
-		if ((flags & PW_ACCESS_NOFAULT) || !mm->arena || (err & PW_PF_RSVD) || r.nr_faults > 8) {
+		if ((flags & PW_ACCESS_NOFAULT) || !mm->pt.arena || (err & PW_PF_RSVD) || r.nr_faults > 8) {
 			ret = -EFAULT;
 			break;
 		}
@@ -240,7 +238,7 @@ PW_API int pw_access(struct pw_mm *mm, const struct pw_cpu *cpu, uint64_t addr, 
 			break;
 		}
 	}
-	if (mm->arena)
+	if (mm->pt.arena)
 		pw_mmap_read_unlock(mm);
 	if (res)
 		*res = r;

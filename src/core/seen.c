@@ -5,7 +5,7 @@
  * "Aliases" in include/pagewalk/iter.h). An open-addressing hash set of
  * keys pfn * 8 + level + 1 (0 marks a free slot), kept at most half full.
  */
-#include "internal.h"
+#include "core/core.h"
 
 struct pw_walk_seen {
 	size_t cap, used;
@@ -22,7 +22,7 @@ static size_t slot(const struct pw_walk_seen *s, uint64_t key)
 	return i;
 }
 
-static uint64_t key_of(uint64_t pfn, int level)
+static uint64_t key_of(uint64_t pfn, enum pw_level level)
 {
 	return pfn * 8 + (uint64_t)level + 1;
 }
@@ -32,14 +32,14 @@ struct pw_walk_seen *pw_seen_new(void)
 	return calloc(1, sizeof(struct pw_walk_seen));
 }
 
-bool pw_seen_has(const struct pw_walk_seen *s, uint64_t pfn, int level)
+bool pw_seen_has(const struct pw_walk_seen *s, uint64_t pfn, enum pw_level level)
 {
 	uint64_t key = key_of(pfn, level);
 
 	return s && s->cap && s->keys[slot(s, key)] == key;
 }
 
-int pw_seen_add(struct pw_walk_seen **sp, uint64_t pfn, int level)
+int pw_seen_add(struct pw_walk_seen **sp, uint64_t pfn, enum pw_level level)
 {
 	struct pw_walk_seen *s = *sp;
 	uint64_t key = key_of(pfn, level);

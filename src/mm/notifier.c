@@ -5,7 +5,7 @@
  * progress. A pthread rwlock is used because calls nest (a start, then a
  * flush's arch_invalidate_secondary_tlbs, then an end) on one thread.
  */
-#include "internal.h"
+#include "mm/mm.h"
 
 void pw_mmu_notifier_mm_init(struct pw_mm *mm)
 {
@@ -22,7 +22,7 @@ PW_API int pw_mmu_notifier_register(struct pw_mmu_notifier *mn, struct pw_mm *mm
 {
 	int ret = 0;
 
-	if (!mn || !mn->ops || !mm || !mm->arena)
+	if (!mn || !mn->ops || !mm || !mm->pt.arena)
 		return -EINVAL;
 	pthread_rwlock_wrlock(&mm->notifier_lock);
 	for (struct pw_mmu_notifier *n = mm->notifiers; n; n = n->_next)

@@ -13,8 +13,8 @@
 #include <pagewalk/kvm.h>
 #include <pagewalk/notifier.h>
 
-#include "internal.h"
-#include "kvm_agent.h"
+#include "core/core.h"
+#include "backends/kvm_agent.h"
 
 #if defined(__x86_64__) && defined(__linux__) && __has_include(<linux/kvm.h>)
 

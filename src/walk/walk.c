@@ -5,14 +5,21 @@
  * One body, walk_level(), walks a table of any level; walk_ptes() runs the
  * PTE entries of one PTE table under its lock. What differs per level (which
  * callback, whether actions are honoured, the hole depth) sits in small
- * helpers. The kernel's loop shape is kept: the step is in the loop
- * condition so that `continue` advances, and `again:` re-reads an entry.
+ * helpers. Entries are read, classified, and their PTE tables locked through
+ * the page-table layer (pt/pt.h); the range loop is pw_pt_for_each_span(),
+ * so `continue' advances and `again:' reads an entry anew.
  */
-#include "internal.h"
+#include "mm/mm.h"
 
 #include <pagewalk/pagewalk.h>
 
-static int call_entry(struct pw_mm_walk *walk, int level, uint64_t *e, uint64_t addr, uint64_t next)
+/*
+ * The entry callback of @level. The folded root of 4-level paging (level
+ * P4D, depth 0: see pw_depth()) is the PGD with the P4D folded into it, as
+ * in Linux: pgd_entry, then p4d_entry, for the same entry.
+ */
+static int call_entry(struct pw_mm_walk *walk, enum pw_level level, uint64_t *e, uint64_t addr,
+		      uint64_t next)
 {
 	const struct pw_walk_ops *ops = walk->ops;
 	int err = 0;
@@ -21,8 +28,7 @@ static int call_entry(struct pw_mm_walk *walk, int level, uint64_t *e, uint64_t 
 	case PW_LEVEL_PGD:
 		return ops->pgd_entry ? ops->pgd_entry((pw_pgd_t *)e, addr, next, walk) : 0;
 	case PW_LEVEL_P4D:
-		/* 4-level paging: the root is the PGD with the P4D folded into it. */
-		if (walk->mm->cfg.levels == 4 && ops->pgd_entry)
+		if (pw_depth(walk->mm->pt.cfg.levels, level) == 0 && ops->pgd_entry)
 			err = ops->pgd_entry((pw_pgd_t *)e, addr, next, walk);
 		if (!err && ops->p4d_entry)
 			err = ops->p4d_entry((pw_p4d_t *)e, addr, next, walk);
@@ -31,13 +37,14 @@ static int call_entry(struct pw_mm_walk *walk, int level, uint64_t *e, uint64_t 
 		return ops->pud_entry ? ops->pud_entry((pw_pud_t *)e, addr, next, walk) : 0;
 	case PW_LEVEL_PMD:
 		return ops->pmd_entry ? ops->pmd_entry((pw_pmd_t *)e, addr, next, walk) : 0;
-	default:
-		return ops->pte_entry ? ops->pte_entry((pw_pte_t *)e, addr, next, walk) : 0;
+	case PW_LEVEL_PTE:
+		break;
 	}
+	return ops->pte_entry ? ops->pte_entry((pw_pte_t *)e, addr, next, walk) : 0;
 }
 
 /* Does any callback want the levels below @level? */
-static bool wants_below(const struct pw_walk_ops *ops, int level)
+static bool wants_below(const struct pw_walk_ops *ops, enum pw_level level)
 {
 	switch (level) {
 	case PW_LEVEL_PGD:
@@ -53,10 +60,11 @@ static bool wants_below(const struct pw_walk_ops *ops, int level)
 			return true;
 		/* fall through */
 	case PW_LEVEL_PMD:
-		return ops->pte_entry;
-	default:
-		return false;
+		return ops->pte_entry || ops->pte_run;
+	case PW_LEVEL_PTE:
+		break;
 	}
+	return false;
 }
 
 static int walk_hole(struct pw_mm_walk *walk, uint64_t addr, uint64_t next, int depth)
@@ -64,108 +72,131 @@ static int walk_hole(struct pw_mm_walk *walk, uint64_t addr, uint64_t next, int 
 	return walk->ops->pte_hole ? walk->ops->pte_hole(addr, next, depth, walk) : 0;
 }
 
+/* pte_hole() of the range a level-@level table covers (as Linux names its depth). */
+static int table_hole(struct pw_mm_walk *walk, uint64_t addr, uint64_t next, enum pw_level level)
+{
+	return walk_hole(walk, addr, next, pw_depth(walk->mm->pt.cfg.levels, level));
+}
+
 /*
- * The PTEs of the table that *@parent (read as @pv) points at. With a VMA the
- * table's lock is held throughout; if the parent entry changed before we got
- * the lock, the table may be gone: ask the caller to read it again.
+ * The PTEs of the table that @pmd points at: pte_run once, or pte_entry per
+ * PTE, in one loop with no other call. With a VMA the table's lock is held
+ * throughout; if @pmd changed before we got the lock, the table may be gone:
+ * ask the caller to read it again.
  */
-static int walk_ptes(struct pw_mm_walk *walk, uint64_t *parent, uint64_t pv, uint64_t addr,
+static int walk_ptes(struct pw_mm_walk *walk, const struct pw_pt_entry *pmd, uint64_t addr,
 		     uint64_t end)
 {
-	struct pw_mm *mm = walk->mm;
-	uint64_t pfn = pw_table_pfn(mm, pv);
-	uint64_t *t = pw_table(mm, pfn), *e;
-	bool lock = walk->vma && mm->arena;
+	struct pw_pt *pt = &walk->mm->pt;
+	const struct pw_walk_ops *ops = walk->ops;
+	uint64_t pfn = pw_pt_next_pfn(pt, pmd->val);
+	bool lock = walk->vma && pt->arena;
+	uint64_t *t, *e;
 	int err = 0;
 
-	if (!t)
-		return walk_hole(walk, addr, end, pw_depth(mm->cfg.levels, PW_LEVEL_PMD));
 	if (lock) {
-		pw_pte_lock(mm, pfn);
-		if (pw_entry_read(parent) != pv) {
-			pw_pte_unlock(mm, pfn);
+		t = pw_pt_lock_ptes(pt, pmd);
+		if (!t) {
 			walk->action = PW_ACTION_AGAIN;
 			return 0;
 		}
+	} else {
+		t = pw_pt_table(pt, pfn);
+		if (!t)
+			return table_hole(walk, addr, end, PW_LEVEL_PMD);
 	}
-	for (e = t + pw_index(PW_LEVEL_PTE, addr);; e++) {
-		err = walk->ops->pte_entry((pw_pte_t *)e, addr, addr + PW_PAGE_SIZE, walk);
-		if (err || addr >= end - PW_PAGE_SIZE)
-			break;
-		addr += PW_PAGE_SIZE;
+	e = t + pw_index(PW_LEVEL_PTE, addr);
+	if (ops->pte_run) {
+		err = ops->pte_run((pw_pte_t *)e, addr, end, walk);
+	} else {
+		for (;; e++) {
+			err = ops->pte_entry((pw_pte_t *)e, addr, addr + PW_PAGE_SIZE, walk);
+			if (err || addr >= end - PW_PAGE_SIZE)
+				break;
+			addr += PW_PAGE_SIZE;
+		}
 	}
 	if (lock)
-		pw_pte_unlock(mm, pfn);
+		pw_pt_pte_unlock(pt, pfn);
 	return err;
 }
 
-/* Walk [addr, end) of the level-@level table in frame @pfn. */
-static int walk_level(struct pw_mm_walk *walk, int level, uint64_t pfn, uint64_t addr, uint64_t end)
+/*
+ * Foreign tables: enter each (frame, level) once. Return 1 if the table
+ * below @e was entered before (an alias: a hole), 0 to go in, -ENOMEM.
+ */
+static int seen_before(struct pw_mm_walk *walk, const struct pw_pt_entry *e)
 {
-	struct pw_mm *mm = walk->mm;
-	const struct pw_walk_ops *ops = walk->ops;
-	uint64_t *t = pw_table(mm, pfn), *e, next;
+	uint64_t child = pw_pt_next_pfn(&walk->mm->pt, e->val);
+
+	if (!walk->_seen)
+		return 0;
+	if (pw_seen_has(walk->_seen, child, e->level - 1))
+		return 1;
+	return pw_seen_add(&walk->_seen, child, e->level - 1);
+}
+
+/* Walk [addr, end) of the level-@level table in frame @table. */
+static int walk_level(struct pw_mm_walk *walk, enum pw_level level, uint64_t table, uint64_t addr,
+		      uint64_t end)
+{
+	struct pw_pt *pt = &walk->mm->pt;
 	bool actions = level == PW_LEVEL_PUD || level == PW_LEVEL_PMD;
+	uint64_t next;
 	int err = 0;
 
-	if (!t) /* a table the backend cannot reach: its whole range is a hole */
-		return walk_hole(walk, addr, end, pw_depth(mm->cfg.levels, level + 1));
-	e = t + pw_index(level, addr);
-	do {
-		uint64_t v;
+	if (!pw_pt_table(pt, table)) /* a table the backend cannot reach: its parent's hole */
+		return walk_hole(walk, addr, end, pw_depth(pt->cfg.levels, level + 1));
+	pw_pt_for_each_span(level, addr, next, end) {
+		struct pw_pt_entry e;
 again:
-		next = pw_addr_end(level, addr, end);
-		v = pw_entry_read(e);
-		if (pw_entry_none(v)) {
-			err = walk_hole(walk, addr, next, pw_depth(mm->cfg.levels, level));
+		e = pw_pt_entry_at(pt, table, level, addr);
+		if (pw_entry_none(e.val)) {
+			err = table_hole(walk, addr, next, level);
 			if (err)
 				break;
 			continue;
 		}
 		walk->action = PW_ACTION_SUBTREE;
-		err = call_entry(walk, level, e, addr, next);
+		err = call_entry(walk, level, e.ptep, addr, next);
 		if (err)
 			break;
 		if (actions && walk->action == PW_ACTION_AGAIN)
 			goto again;
 		if (actions && walk->action == PW_ACTION_CONTINUE)
 			continue;
-		if (!wants_below(ops, level))
+		if (!wants_below(walk->ops, level))
 			continue;
-		v = pw_entry_read(e); /* the callback may have changed it */
-		if (!pw_entry_table(level, v) || pw_entry_rsvd(&mm->cfg, level, v))
+		pw_pt_reread(&e); /* the callback may have changed it */
+		if (pw_pt_entry_kind(pt, &e) != PW_PT_TABLE)
 			continue; /* leaves, non-present and malformed entries: no descent */
-		if (walk->_seen) {
-			/* Foreign tables: enter each (frame, level) once; an alias is a hole. */
-			uint64_t child = pw_table_pfn(mm, v);
-
-			if (pw_seen_has(walk->_seen, child, level - 1)) {
-				err = walk_hole(walk, addr, next, pw_depth(mm->cfg.levels, level - 1));
-				if (err)
-					break;
-				continue;
-			}
-			err = pw_seen_add(&walk->_seen, child, level - 1);
+		err = seen_before(walk, &e);
+		if (err > 0) {
+			err = table_hole(walk, addr, next, level - 1);
 			if (err)
 				break;
+			continue;
 		}
+		if (err)
+			break;
 		walk->action = PW_ACTION_SUBTREE;
 		if (level - 1 == PW_LEVEL_PTE)
-			err = walk_ptes(walk, e, v, addr, next);
+			err = walk_ptes(walk, &e, addr, next);
 		else
-			err = walk_level(walk, level - 1, pw_table_pfn(mm, v), addr, next);
+			err = walk_level(walk, level - 1, pw_pt_next_pfn(pt, e.val), addr, next);
 		if (err)
 			break;
 		if (walk->action == PW_ACTION_AGAIN)
 			goto again; /* the table below changed under us */
-	} while (e++, addr = next, addr != end);
+	}
 	return err;
 }
 
 /* Walk the tables of [start, end), skipping the non-canonical hole. */
 static int walk_tables(struct pw_mm_walk *walk, uint64_t start, uint64_t end)
 {
-	int levels = walk->mm->cfg.levels, root = pw_root_level(levels);
+	int levels = walk->mm->pt.cfg.levels;
+	enum pw_level root = (enum pw_level)pw_root_level(levels);
 	uint64_t low_end = pw_low_half_end(levels), high = pw_high_half_start(levels);
 	int err = 0;
 
@@ -193,7 +224,7 @@ static int check_lock(struct pw_mm *mm, enum pw_walk_lock mode)
 		pw_assert_mmap_write_locked(mm);
 		return 0;
 	case PW_WALK_LOCKLESS:
-		return mm->arena ? -EINVAL : 0;
+		return mm->pt.arena ? -EINVAL : 0;
 	}
 	return -EINVAL;
 }
@@ -202,13 +233,13 @@ static int check_args(struct pw_mm *mm, uint64_t start, uint64_t end, const stru
 {
 	int levels;
 
-	if (!mm || !ops)
+	if (!mm || !ops || (ops->pte_entry && ops->pte_run))
 		return -EINVAL;
 	if ((start | end) & ~PW_PAGE_MASK)
 		return -EINVAL;
 	if (end != 0 && start >= end)
 		return -EINVAL;
-	levels = mm->cfg.levels;
+	levels = mm->pt.cfg.levels;
 	if (!pw_canonical(levels, start) || !pw_canonical(levels, end - 1))
 		return -ERANGE;
 	return check_lock(mm, ops->walk_lock);
@@ -256,9 +287,9 @@ PW_API int pw_walk_page_range(struct pw_mm *mm, uint64_t start, uint64_t end,
 	err = check_args(mm, start, end, ops);
 	if (err)
 		return err;
-	if (!mm->arena)
+	if (!mm->pt.arena)
 		return -EINVAL;
-	walk.root_pfn = mm->root_pfn;
+	walk.root_pfn = mm->pt.root_pfn;
 	vma = pw_find_vma(mm, start);
 	do {
 		if (!vma || start < vma->vm_start) {
@@ -298,7 +329,7 @@ PW_API int pw_walk_page_range_vma(struct pw_vma *vma, uint64_t start, uint64_t e
 	if (start < vma->vm_start || end > vma->vm_end || end == 0)
 		return -EINVAL;
 	walk.mm = vma->vm_mm;
-	walk.root_pfn = walk.mm->root_pfn;
+	walk.root_pfn = walk.mm->pt.root_pfn;
 	return walk_vma_range(&walk, start, end);
 }
 
@@ -318,8 +349,8 @@ PW_API int pw_walk_page_range_novma(struct pw_mm *mm, uint64_t start, uint64_t e
 	err = check_args(mm, start, end, ops);
 	if (err)
 		return err;
-	walk.root_pfn = root_pfn == PW_ROOT_DEFAULT ? mm->root_pfn : root_pfn;
-	if (!mm->arena) {
+	walk.root_pfn = root_pfn == PW_ROOT_DEFAULT ? mm->pt.root_pfn : root_pfn;
+	if (!mm->pt.arena) {
 		walk._seen = pw_seen_new();
 		if (!walk._seen)
 			return -ENOMEM;
@@ -349,7 +380,7 @@ static int walk_mapping_vma(struct pw_vma *vma, void *arg)
 		return 0;
 	walk->vma = vma;
 	walk->mm = vma->vm_mm;
-	walk->root_pfn = walk->mm->root_pfn;
+	walk->root_pfn = walk->mm->pt.root_pfn;
 	err = ops->test_walk ? ops->test_walk(vma->vm_start, vma->vm_end, walk) : 0;
 	if (err > 0)
 		return 0; /* skip this VMA only (the kernel stops here) */
@@ -365,7 +396,7 @@ PW_API int pw_walk_page_mapping(struct pw_file *file, uint64_t first_index, uint
 	struct mapping_walk mw = { .walk = { .ops = ops, .private = private },
 				   .first = first_index, .last = first_index + nr };
 
-	if (!file || !ops || !nr || first_index + nr < first_index)
+	if (!file || !ops || (ops->pte_entry && ops->pte_run) || !nr || first_index + nr < first_index)
 		return -EINVAL;
 	return pw_file_for_each_vma(file, first_index, first_index + nr - 1, walk_mapping_vma, &mw);
 }

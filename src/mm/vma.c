@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "mm/mm.h"
 
 size_t pw_vma_index(const struct pw_mm *mm, uint64_t addr)
 {
@@ -144,4 +144,22 @@ void pw_vma_merge_around(struct pw_mm *mm, uint64_t addr)
 		free(mm->vmas[i]);
 		pw_vma_remove_at(mm, i);
 	}
+}
+
+/* The flags of a leaf mapping a page of @vma; @write: for a write fault. */
+uint64_t pw_vma_leaf_flags(const struct pw_mm *mm, const struct pw_vma *vma, bool write)
+{
+	uint32_t f = vma->vm_flags;
+	uint64_t v;
+
+	if (!(f & (PW_VM_READ | PW_VM_WRITE | PW_VM_EXEC)))
+		return PW_SW_PROTNONE; /* P clear: PROT_NONE keeps its frame */
+	v = PW_P | PW_A;
+	if (!(f & PW_VM_SUPERVISOR))
+		v |= PW_US;
+	if ((f & PW_VM_WRITE) && write)
+		v |= PW_RW | PW_D;
+	if (!(f & PW_VM_EXEC) && mm->pt.cfg.nxe)
+		v |= PW_NX;
+	return v;
 }

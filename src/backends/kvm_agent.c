@@ -32,7 +32,7 @@
  * r12 = RSP before the access. The exception handler preserves every
  * register.
  */
-#include "kvm_agent.h"
+#include "backends/kvm_agent.h"
 
 #if defined(__x86_64__) && defined(__linux__)
 

@@ -13,7 +13,7 @@
 
 #include <pagewalk/tlb.h>
 
-#include "internal.h"
+#include "mm/mm.h"
 
 #ifdef PW_DEBUG
 bool pw_debug_skip_tlb_flush;
@@ -54,7 +54,7 @@ PW_API int pw_tlb_create(struct pw_mm *mm, unsigned nr, struct pw_tlb **out)
 {
 	struct pw_tlb *t;
 
-	if (!mm || !mm->arena || !out || !nr || nr > 65536 || (nr & (nr - 1)))
+	if (!mm || !mm->pt.arena || !out || !nr || nr > 65536 || (nr & (nr - 1)))
 		return -EINVAL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
@@ -260,4 +260,19 @@ void pw_tlb_gather_flush(struct pw_mmu_gather *g)
 		return;
 	pw_flush_tlb_range(g->mm, g->start, g->end);
 	g->pending = false;
+}
+
+void pw_tlb_flush_pending_begin(struct pw_mm *mm)
+{
+	__atomic_fetch_add(&mm->tlb_flush_pending, 1, __ATOMIC_ACQ_REL);
+}
+
+bool pw_tlb_flush_nested(struct pw_mm *mm)
+{
+	return __atomic_load_n(&mm->tlb_flush_pending, __ATOMIC_ACQUIRE) > 1;
+}
+
+void pw_tlb_flush_pending_end(struct pw_mm *mm)
+{
+	__atomic_fetch_sub(&mm->tlb_flush_pending, 1, __ATOMIC_ACQ_REL);
 }

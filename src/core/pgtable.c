@@ -2,20 +2,18 @@
 /*
  * pgtable.c - the x86-64 entry format: the parts too large to inline.
  */
-#include "internal.h"
+#include "core/core.h"
 
-PW_API const char *pw_level_name(int levels, int level)
+PW_API const char *pw_level_name(int levels, enum pw_level level)
 {
-	static const char *const names[] = { "pte", "pmd", "pud", "p4d", "pgd" };
+	static const char *const names[] = { "pgd", "p4d", "pud", "pmd", "pte" };
 
-	if (level < 0 || level >= PW_MAX_LEVELS)
+	if ((int)level < 0 || (int)level >= PW_MAX_LEVELS)
 		return "?";
-	if (levels == 4 && level == PW_LEVEL_P4D)
-		return "pgd";
-	return names[level];
+	return names[pw_depth(levels, level)];
 }
 
-PW_API uint64_t pw_entry_rsvd(const struct pw_paging *cfg, int level, uint64_t v)
+PW_API uint64_t pw_entry_rsvd(const struct pw_paging *cfg, enum pw_level level, uint64_t v)
 {
 	uint64_t rsvd = 0;
 

@@ -18,16 +18,17 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "mm/mm.h"
 
 /* Can the VMA take a leaf of @level around @addr? */
-static bool huge_fits(const struct pw_mm *mm, const struct pw_vma *vma, uint64_t addr, int level)
+static bool huge_fits(const struct pw_mm *mm, const struct pw_vma *vma, uint64_t addr,
+		      enum pw_level level)
 {
 	uint64_t s = addr & pw_level_mask(level), e = s + pw_level_size(level);
 
 	if (vma->vm_file)
 		return false;
-	if (level == PW_LEVEL_PUD && (!(vma->vm_flags & PW_VM_HUGE_1G) || !mm->cfg.pdpe1gb))
+	if (level == PW_LEVEL_PUD && (!(vma->vm_flags & PW_VM_HUGE_1G) || !mm->pt.cfg.pdpe1gb))
 		return false;
 	if (level == PW_LEVEL_PMD && !(vma->vm_flags & PW_VM_HUGE_2M))
 		return false;
@@ -63,11 +64,11 @@ static bool must_copy(const struct pw_vma *vma, const struct pw_frame *f)
  * expect a copy). The old translation is flushed before the lock drops.
  * Called with the lock that guards *@e held.
  */
-static int wp_fault(struct pw_mm *mm, const struct pw_vma *vma, int level, uint64_t *e, uint64_t v,
+static int wp_fault(struct pw_mm *mm, const struct pw_vma *vma, enum pw_level level, uint64_t *e, uint64_t v,
 		    uint64_t addr, bool may_copy)
 {
-	uint64_t pfn = pw_entry_pfn(level, v, mm->cfg.maxphyaddr), npfn;
-	struct pw_frame *f = pw_frame_meta(mm->arena, pfn);
+	uint64_t pfn = pw_entry_pfn(level, v, mm->pt.cfg.maxphyaddr), npfn;
+	struct pw_frame *f = pw_frame_meta(mm->pt.arena, pfn);
 	int ret;
 
 	if (!must_copy(vma, f)) {
@@ -80,17 +81,17 @@ static int wp_fault(struct pw_mm *mm, const struct pw_vma *vma, int level, uint6
 		return -EAGAIN;
 	/* Copy-on-write of a 4 KiB page; huge leaves were split by the caller. */
 	PW_BUG_ON(level != PW_LEVEL_PTE);
-	ret = pw_frame_alloc(mm->arena, 0, &npfn);
+	ret = pw_frame_alloc(mm->pt.arena, 0, &npfn);
 	if (ret)
 		return ret;
-	memcpy(pw_frame_ptr(mm->arena, npfn), pw_frame_ptr(mm->arena, pfn), PW_PAGE_SIZE);
-	pw_frame_meta(mm->arena, npfn)->flags |= PW_FRAME_ANON;
-	pw_frame_meta(mm->arena, npfn)->mapcount = 1;
-	pw_entry_write(e, pw_mk_leaf(0, npfn, (v & ~pw_frame_field_mask(mm->cfg.maxphyaddr)) |
+	memcpy(pw_frame_ptr(mm->pt.arena, npfn), pw_frame_ptr(mm->pt.arena, pfn), PW_PAGE_SIZE);
+	pw_frame_meta(mm->pt.arena, npfn)->flags |= PW_FRAME_ANON;
+	pw_frame_meta(mm->pt.arena, npfn)->mapcount = 1;
+	pw_entry_write(e, pw_mk_leaf(0, npfn, (v & ~pw_frame_field_mask(mm->pt.cfg.maxphyaddr)) |
 						 PW_RW | PW_D | PW_A));
 	pw_flush_tlb_range(mm, addr, addr + PW_PAGE_SIZE);
 	__atomic_fetch_sub(&f->mapcount, 1, __ATOMIC_RELAXED);
-	pw_frame_put(mm->arena, pfn);
+	pw_frame_put(mm->pt.arena, pfn);
 	return 0;
 }
 
@@ -111,12 +112,12 @@ static int file_data(struct pw_mm *mm, const struct pw_vma *vma, uint64_t addr, 
 	if ((flags & PW_FAULT_WRITE) && !(vma->vm_flags & PW_VM_SHARED)) {
 		uint64_t npfn;
 
-		ret = pw_frame_alloc(mm->arena, 0, &npfn);
+		ret = pw_frame_alloc(mm->pt.arena, 0, &npfn);
 		if (!ret) {
-			memcpy(pw_frame_ptr(mm->arena, npfn), pw_frame_ptr(mm->arena, pfn), PW_PAGE_SIZE);
+			memcpy(pw_frame_ptr(mm->pt.arena, npfn), pw_frame_ptr(mm->pt.arena, pfn), PW_PAGE_SIZE);
 			*cache = false;
 		}
-		pw_frame_put(mm->arena, pfn);
+		pw_frame_put(mm->pt.arena, pfn);
 		if (ret)
 			return ret;
 		*data = npfn;
@@ -126,133 +127,99 @@ static int file_data(struct pw_mm *mm, const struct pw_vma *vma, uint64_t addr, 
 	return 0;
 }
 
-static void release_data(struct pw_mm *mm, uint64_t data, int leaf, bool cache)
+static void release_data(struct pw_mm *mm, uint64_t data, enum pw_level leaf, bool cache)
 {
 	if (cache)
-		pw_frame_put(mm->arena, data);
+		pw_frame_put(mm->pt.arena, data);
 	else
-		pw_frame_free(mm->arena, data, 9 * (unsigned)leaf);
+		pw_frame_free(mm->pt.arena, data, 9 * (unsigned)leaf);
 }
 
-#define MAX_NEW_TABLES PW_MAX_LEVELS
-
-PW_API int pw_handle_mm_fault(struct pw_mm *mm, uint64_t addr, unsigned flags)
+/*
+ * A write fault on the present leaf @e: make it writable, copy it, or (a
+ * shared huge page of a private mapping) split it so that the one 4 KiB
+ * page can be copied. Return 0, -EAGAIN (look again), or -errno.
+ */
+static int fault_present(struct pw_mm *mm, const struct pw_vma *vma, struct pw_pt_entry *e,
+			 uint64_t addr)
 {
-	struct pw_vma *vma;
-	uint64_t tables[MAX_NEW_TABLES], data = 0;
-	int ret, nr_tables = 0;
+	bool pte = e->level == PW_LEVEL_PTE;
+	struct pw_frame *f = pw_frame_meta(mm->pt.arena, pw_pt_leaf_pfn(&mm->pt, e->level, e->val));
+	struct pw_mmu_notifier_range range;
+	bool copy;
+	int ret;
 
-	if (!mm || !mm->arena)
-		return -EINVAL;
-	pw_assert_mmap_locked(mm);
-	vma = pw_vma_lookup(mm, addr);
-	if (!vma)
-		return -EFAULT;
-	ret = vma_allows(vma, flags);
-	if (ret)
-		return ret;
-	addr &= PW_PAGE_MASK;
-
-retry:;
-	/* 1. Find the first missing level, without locks (entries are read once). */
-	int level = pw_root_level(mm->cfg.levels);
-	uint64_t pfn = mm->root_pfn, *e, v;
-
-	for (;; level--) {
-		e = pw_table(mm, pfn) + pw_index(level, addr);
-		v = pw_entry_read(e);
-		if (pw_entry_none(v) || level == PW_LEVEL_PTE || !pw_entry_table(level, v))
-			break;
-		pfn = pw_table_pfn(mm, v);
+	if (!pte && !(vma->vm_flags & PW_VM_SHARED) && f && f->refcount > 1) {
+		/* A shared huge page: split it (if it is still there), then copy. */
+		ret = pw_split_huge(mm, e);
+		return ret ? ret : -EAGAIN;
 	}
-
-	if (!pw_entry_none(v)) {
-		/* Present leaf (or PROT_NONE, which the VMA check excluded). */
-		bool pte = level == PW_LEVEL_PTE;
-
-		if (!(v & PW_P))
-			return -EACCES;
-		if (!(flags & PW_FAULT_WRITE) || (v & PW_RW))
-			return 0; /* already resolved by someone else: retry the access */
-		if (!pte && !(vma->vm_flags & PW_VM_SHARED)) {
-			struct pw_frame *f = pw_frame_meta(mm->arena, pw_entry_pfn(level, v, mm->cfg.maxphyaddr));
-
-			if (f && f->refcount > 1) {
-				/* A shared huge page: split it and copy the one 4 KiB page. */
-				pw_spin_lock(&mm->page_table_lock);
-				ret = pw_entry_read(e) == v ? 0 : -EAGAIN;
-				pw_spin_unlock(&mm->page_table_lock);
-				if (!ret)
-					ret = pw_split_huge(mm, e, level);
-				if (ret && ret != -EAGAIN)
-					return ret;
-				goto retry;
-			}
-		}
-		struct pw_frame *f = pw_frame_meta(mm->arena, pw_entry_pfn(level, v, mm->cfg.maxphyaddr));
-		bool copy = pte && must_copy(vma, f);
-		struct pw_mmu_notifier_range range;
-
-		if (copy) {
-			pw_mmu_notifier_range_init(&range, PW_MMU_NOTIFY_CLEAR, mm, addr, addr + PW_PAGE_SIZE);
-			pw_mmu_notifier_invalidate_range_start(&range);
-		}
-		if (pte)
-			pw_pte_lock(mm, pfn);
-		else
-			pw_spin_lock(&mm->page_table_lock);
-		ret = pw_entry_read(e) == v ? wp_fault(mm, vma, level, e, v, addr, copy) : 0;
-		if (pte)
-			pw_pte_unlock(mm, pfn);
-		else
-			pw_spin_unlock(&mm->page_table_lock);
-		if (copy)
-			pw_mmu_notifier_invalidate_range_end(&range);
-		if (ret == -EAGAIN)
-			goto retry; /* the page became shared meanwhile: copy it after all */
-		return ret;
+	copy = pte && must_copy(vma, f);
+	if (copy) {
+		pw_mmu_notifier_range_init(&range, PW_MMU_NOTIFY_CLEAR, mm, addr, addr + PW_PAGE_SIZE);
+		pw_mmu_notifier_invalidate_range_start(&range);
 	}
+	pw_pt_entry_lock(&mm->pt, e);
+	ret = pw_entry_read(e->ptep) == e->val ?
+		      wp_fault(mm, vma, e->level, e->ptep, e->val, addr, copy) : 0;
+	pw_pt_entry_unlock(&mm->pt, e);
+	if (copy)
+		pw_mmu_notifier_invalidate_range_end(&range);
+	return ret; /* -EAGAIN: the page became shared meanwhile: copy it after all */
+}
 
-	/* 2. Decide the leaf level and allocate everything up front. */
-	int leaf = PW_LEVEL_PTE;
+/* The largest leaf level, at most @level, that the VMA takes around @addr. */
+static enum pw_level leaf_level(const struct pw_mm *mm, const struct pw_vma *vma, uint64_t addr,
+				enum pw_level level)
+{
+	for (enum pw_level l = PW_LEVEL_PUD; l > PW_LEVEL_PTE; l--)
+		if (l <= level && huge_fits(mm, vma, addr, l))
+			return l;
+	return PW_LEVEL_PTE;
+}
 
-	for (int l = PW_LEVEL_PUD; l > PW_LEVEL_PTE; l--) {
-		if (l <= level && huge_fits(mm, vma, addr, l)) {
-			leaf = l;
-			break;
-		}
-	}
+/*
+ * Fill the none entry @e: allocate the data and the missing tables up
+ * front, build the subtree privately, and publish it with one store under
+ * the lock guarding @e if @e is still none. Return 0, -EAGAIN (someone
+ * else filled it: look again; nothing is left behind), or -errno.
+ */
+static int fault_missing(struct pw_mm *mm, const struct pw_vma *vma, const struct pw_pt_entry *e,
+			 uint64_t addr, unsigned flags)
+{
+	struct pw_pt *pt = &mm->pt;
+	enum pw_level leaf = leaf_level(mm, vma, addr, e->level);
+	uint64_t tables[PW_MAX_LEVELS], data = 0, leaf_v, top;
+	unsigned nr_tables;
 	bool cache = false;
+	struct pw_frame *df;
+	int ret;
 
 	for (;;) {
 		if (vma->vm_file) {
 			ret = file_data(mm, vma, addr, flags, &data, &cache);
 			break;
 		}
-		ret = pw_frame_alloc(mm->arena, 9 * (unsigned)leaf, &data);
+		ret = pw_frame_alloc(pt->arena, 9 * (unsigned)leaf, &data);
 		if (!ret || leaf == PW_LEVEL_PTE)
 			break;
 		leaf--; /* no huge block free: fall back to a smaller leaf */
 	}
 	if (ret)
 		return ret;
-	nr_tables = level - leaf;
-	for (int i = 0; i < nr_tables; i++) {
-		ret = pw_frame_alloc(mm->arena, 0, &tables[i]);
+	nr_tables = e->level - leaf;
+	for (unsigned i = 0; i < nr_tables; i++) {
+		ret = pw_pt_table_alloc(pt, &tables[i]);
 		if (ret) {
 			while (i--)
-				pw_frame_free(mm->arena, tables[i], 0);
+				pw_pt_table_free(pt, tables[i]);
 			release_data(mm, data, leaf, cache);
 			return ret;
 		}
-		pw_frame_meta(mm->arena, tables[i])->flags |= PW_FRAME_PGTABLE;
 	}
 
-	/* 3. Install, re-checking that the missing entry is still missing. */
-	struct pw_frame *df = pw_frame_meta(mm->arena, data);
-	uint64_t leaf_v = pw_mk_leaf(leaf, data, pw_vma_leaf_flags(mm, vma, flags & PW_FAULT_WRITE));
-	bool lock_pte = level == PW_LEVEL_PTE;
-
+	df = pw_frame_meta(pt->arena, data);
+	leaf_v = pw_mk_leaf(leaf, data, pw_vma_leaf_flags(mm, vma, flags & PW_FAULT_WRITE));
 	if ((!(vma->vm_flags & PW_VM_WRITE) || (vma->vm_flags & PW_VM_SHARED)) && !vma->vm_file) {
 		/* Shared or read-only: a read fault may map it writable at once. */
 		leaf_v = pw_mk_leaf(leaf, data, pw_vma_leaf_flags(mm, vma, true) & ~PW_D);
@@ -263,49 +230,74 @@ retry:;
 		df->flags |= PW_FRAME_ANON;
 		df->mapcount = 1;
 	}
-	if (lock_pte)
-		pw_pte_lock(mm, pfn);
-	else
-		pw_spin_lock(&mm->page_table_lock);
-	if (!pw_entry_none(pw_entry_read(e))) {
-		if (lock_pte)
-			pw_pte_unlock(mm, pfn);
-		else
-			pw_spin_unlock(&mm->page_table_lock);
-		for (int i = 0; i < nr_tables; i++)
-			pw_frame_free(mm->arena, tables[i], 0);
+	/* The new subtree, bottom-up, private until the one store below. */
+	top = leaf_v;
+	for (unsigned i = 0; i < nr_tables; i++) {
+		pw_pt_table(pt, tables[i])[pw_index(leaf + i, addr)] = top;
+		top = pw_mk_table(tables[i], PW_TABLE_FLAGS);
+	}
+
+	pw_pt_entry_lock(pt, e);
+	if (!pw_entry_none(pw_entry_read(e->ptep))) {
+		pw_pt_entry_unlock(pt, e);
+		for (unsigned i = 0; i < nr_tables; i++)
+			pw_pt_table_free(pt, tables[i]);
 		release_data(mm, data, leaf, cache);
-		goto retry;
+		return -EAGAIN;
 	}
 	if (cache) {
 		__atomic_fetch_add(&df->mapcount, 1, __ATOMIC_RELAXED);
 		if (flags & PW_FAULT_WRITE) /* shared write: the page_mkwrite path */
 			__atomic_fetch_or(&df->flags, PW_FRAME_DIRTY, __ATOMIC_RELAXED);
 	}
-	/* Build the new subtree bottom-up, then publish it with one store. */
-	uint64_t top = leaf_v;
-
-	for (int i = 0, l = leaf + 1; i < nr_tables; i++, l++) {
-		uint64_t *t = pw_table(mm, tables[i]);
-
-		t[pw_index(l - 1, addr)] = top;
-		top = pw_mk_table(tables[i], PW_TABLE_FLAGS);
-	}
-	pw_entry_write(e, top);
-	if (lock_pte)
-		pw_pte_unlock(mm, pfn);
-	else
-		pw_spin_unlock(&mm->page_table_lock);
-	__atomic_fetch_add(&mm->nr_pgtables, (uint64_t)nr_tables, __ATOMIC_RELAXED);
+	pw_pt_set_locked(pt, e, top, nr_tables);
+	pw_pt_entry_unlock(pt, e);
 	__atomic_fetch_add(&mm->rss, pw_level_size(leaf) >> PW_PAGE_SHIFT, __ATOMIC_RELAXED);
 	return 0;
+}
+
+PW_API int pw_handle_mm_fault(struct pw_mm *mm, uint64_t addr, unsigned flags)
+{
+	struct pw_vma *vma;
+	int ret;
+
+	if (!mm || !mm->pt.arena)
+		return -EINVAL;
+	pw_assert_mmap_locked(mm);
+	vma = pw_vma_lookup(mm, addr);
+	if (!vma)
+		return -EFAULT;
+	ret = vma_allows(vma, flags);
+	if (ret)
+		return ret;
+	addr &= PW_PAGE_MASK;
+	do {
+		/* The first entry on the way that is not a table, read without locks. */
+		struct pw_pt_entry e;
+
+		switch (pw_pt_descend(&mm->pt, addr, PW_LEVEL_PTE, &e, NULL)) {
+		case PW_PT_NONE:
+			ret = fault_missing(mm, vma, &e, addr, flags);
+			break;
+		case PW_PT_LEAF:
+			if (!(flags & PW_FAULT_WRITE) || (e.val & PW_RW))
+				return 0; /* already resolved by someone else: retry the access */
+			ret = fault_present(mm, vma, &e, addr);
+			break;
+		case PW_PT_NONPRESENT:
+			return -EACCES; /* PROT_NONE, which the VMA check excluded */
+		default:
+			return -EFAULT; /* a malformed entry (written by a caller): no fault fixes it */
+		}
+	} while (ret == -EAGAIN);
+	return ret;
 }
 
 PW_API int pw_mm_populate(struct pw_mm *mm, uint64_t start, uint64_t end, bool write)
 {
 	int ret = 0;
 
-	if (!mm || !mm->arena || pw_check_range(mm, start, end))
+	if (!mm || !mm->pt.arena || pw_check_range(mm, start, end))
 		return -EINVAL;
 	pw_mmap_read_lock(mm);
 	for (uint64_t a = start; a < end;) {

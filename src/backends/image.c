@@ -11,7 +11,7 @@
  * size, with overflow-safe arithmetic, before it is used.
  */
 #define _GNU_SOURCE /* mremap */
-#include "internal.h"
+#include "core/core.h"
 
 #include <elf.h>
 #include <fcntl.h>

@@ -9,7 +9,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 #include <pagewalk/iter.h>
 #include <pagewalk/ptdump.h>
@@ -198,7 +198,7 @@ PW_API int pw_ptdump(struct pw_mm *mm, FILE *f, const struct pw_ptdump_opts *opt
 		opts = &dflt;
 	d.format = opts->format;
 	d.check_wx = opts->check_wx;
-	d.levels = mm->cfg.levels;
+	d.levels = pw_mm_paging(mm)->levels;
 	r = opts->ranges;
 	if (!r) {
 		/* Linux x86-64: the lower half, then the upper half past the guard hole. */
@@ -219,7 +219,7 @@ PW_API int pw_ptdump(struct pw_mm *mm, FILE *f, const struct pw_ptdump_opts *opt
 	}
 	if (!d.marker->name)
 		return -EINVAL;
-	if (mm->arena)
+	if (pw_mm_arena(mm))
 		pw_mmap_read_lock(mm);
 	for (; r->start != r->end; r++) {
 		/* Linux passes ~0 as an end; our walks take page-aligned ends (0 = top). */
@@ -230,7 +230,7 @@ PW_API int pw_ptdump(struct pw_mm *mm, FILE *f, const struct pw_ptdump_opts *opt
 		if (ret)
 			break;
 	}
-	if (mm->arena)
+	if (pw_mm_arena(mm))
 		pw_mmap_read_unlock(mm);
 	if (ret)
 		return ret;

@@ -3,7 +3,8 @@
  * dirty.c - write-protect and clean-record of shared file mappings through
  * the reverse map (pagewalk/dirty.h), after mm/mapping_dirty_helpers.c.
  *
- * Both helpers are clients of the walker: a const ops table and
+ * Both helpers are clients of the walker: a const ops table whose pte_run
+ * loops over each PTE table's run under its lock, and
  * pw_walk_page_mapping(). Entries change with atomic read-modify-writes,
  * because pw_access() on other threads sets Accessed and Dirty with atomic
  * ORs while we hold only the PTE lock: a Dirty bit set between our read
@@ -19,7 +20,10 @@
 #include <pagewalk/dirty.h>
 #include <pagewalk/pagewalk.h>
 
-#include "internal.h"
+#include "core/core.h"
+#include "mm/file.h"
+#include "mm/notifier.h"
+#include "mm/tlb.h"
 
 struct wp_walk {
 	struct pw_mmu_notifier_range range;
@@ -70,57 +74,47 @@ static void record(struct clean_walk *cw, const struct pw_vma *vma, uint64_t add
 }
 
 /*
- * The PTEs under one PMD entry, in one tight loop under the PTE table's
- * lock (the kernel calls a pte_entry per PTE; the result is the same).
- * Huge entries are never split (their dirty state would be lost), never
- * changed and never counted. The walk does not descend: no pte_entry.
+ * The PTEs of one PTE table, in one tight loop (pte_run: the walk holds the
+ * table's lock; the kernel calls a pte_entry per PTE, with the same result).
  */
-static int wp_clean_pmd(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struct pw_mm_walk *walk,
-			bool clean)
+static int wp_pte_run(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
 {
 	struct wp_walk *w = walk->private;
-	struct pw_mm *mm = walk->mm;
-	uint64_t v = pw_pmdp_get(pmd).val, pfn, *e;
+	uint64_t *e = &pte->val;
 
-	walk->action = PW_ACTION_CONTINUE;
-	if (v & PW_PS) {
-		__atomic_fetch_add(&w->file->huge_skipped, 1, __ATOMIC_RELAXED);
-		return 0;
-	}
-	if (!pw_entry_table(PW_LEVEL_PMD, v))
-		return 0;
-	pfn = pw_table_pfn(mm, v);
-	pw_pte_lock(mm, pfn);
-	if (pw_entry_read(&pmd->val) != v) {
-		pw_pte_unlock(mm, pfn); /* the table went away: read the entry again */
-		walk->action = PW_ACTION_AGAIN;
-		return 0;
-	}
-	e = pw_table(mm, pfn) + pw_index(PW_LEVEL_PTE, addr);
-	if (clean) {
-		for (; addr != next; addr += PW_PAGE_SIZE, e++)
-			if (clean_one(e))
-				record((struct clean_walk *)w, walk->vma, addr);
-	} else {
-		for (; addr != next; addr += PW_PAGE_SIZE, e++) {
-			if (wp_one(e)) {
-				w->total++;
-				pw_tlb_gather_add(&w->tlb, addr, PW_PAGE_SIZE);
-			}
+	for (; addr != next; addr += PW_PAGE_SIZE, e++) {
+		if (wp_one(e)) {
+			w->total++;
+			pw_tlb_gather_add(&w->tlb, addr, PW_PAGE_SIZE);
 		}
 	}
-	pw_pte_unlock(mm, pfn);
 	return 0;
 }
 
-static int wp_pmd_entry(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
+static int clean_pte_run(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
 {
-	return wp_clean_pmd(pmd, addr, next, walk, false);
+	struct clean_walk *cw = walk->private;
+	uint64_t *e = &pte->val;
+
+	for (; addr != next; addr += PW_PAGE_SIZE, e++)
+		if (clean_one(e))
+			record(cw, walk->vma, addr);
+	return 0;
 }
 
-static int clean_pmd_entry(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
+/*
+ * Huge entries are never split (their dirty state would be lost), never
+ * changed and never counted: skipped, and the skip is counted on the file.
+ */
+static int wp_clean_pmd_entry(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
 {
-	return wp_clean_pmd(pmd, addr, next, walk, true);
+	struct wp_walk *w = walk->private;
+
+	if (pw_pmdp_get(pmd).val & PW_PS) {
+		pw_file_count_huge_skipped(w->file);
+		walk->action = PW_ACTION_CONTINUE;
+	}
+	return 0;
 }
 
 static int wp_clean_pud_entry(pw_pud_t *pud, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
@@ -128,7 +122,7 @@ static int wp_clean_pud_entry(pw_pud_t *pud, uint64_t addr, uint64_t next, struc
 	struct wp_walk *w = walk->private;
 
 	if (pw_pudp_get(pud).val & PW_PS) {
-		__atomic_fetch_add(&w->file->huge_skipped, 1, __ATOMIC_RELAXED);
+		pw_file_count_huge_skipped(w->file);
 		walk->action = PW_ACTION_CONTINUE;
 	}
 	return 0;
@@ -149,7 +143,7 @@ static int wp_clean_pre_vma(uint64_t start, uint64_t end, struct pw_mm_walk *wal
 	pw_tlb_gather_init(&w->tlb, walk->mm);
 	pw_mmu_notifier_range_init(&w->range, PW_MMU_NOTIFY_PROTECTION_PAGE, walk->mm, start, end);
 	pw_mmu_notifier_invalidate_range_start(&w->range);
-	__atomic_fetch_add(&walk->mm->tlb_flush_pending, 1, __ATOMIC_ACQ_REL);
+	pw_tlb_flush_pending_begin(walk->mm);
 	return 0;
 }
 
@@ -157,16 +151,17 @@ static void wp_clean_post_vma(struct pw_mm_walk *walk)
 {
 	struct wp_walk *w = walk->private;
 
-	if (__atomic_load_n(&walk->mm->tlb_flush_pending, __ATOMIC_ACQUIRE) > 1)
+	if (pw_tlb_flush_nested(walk->mm))
 		pw_flush_tlb_range(walk->mm, w->range.start, w->range.end); /* nested */
 	else
 		pw_tlb_gather_flush(&w->tlb);
 	pw_mmu_notifier_invalidate_range_end(&w->range);
-	__atomic_fetch_sub(&walk->mm->tlb_flush_pending, 1, __ATOMIC_ACQ_REL);
+	pw_tlb_flush_pending_end(walk->mm);
 }
 
 static const struct pw_walk_ops wp_walk_ops = {
-	.pmd_entry = wp_pmd_entry,
+	.pte_run = wp_pte_run,
+	.pmd_entry = wp_clean_pmd_entry,
 	.pud_entry = wp_clean_pud_entry,
 	.test_walk = wp_clean_test_walk,
 	.pre_vma = wp_clean_pre_vma,
@@ -174,7 +169,8 @@ static const struct pw_walk_ops wp_walk_ops = {
 };
 
 static const struct pw_walk_ops clean_walk_ops = {
-	.pmd_entry = clean_pmd_entry,
+	.pte_run = clean_pte_run,
+	.pmd_entry = wp_clean_pmd_entry,
 	.pud_entry = wp_clean_pud_entry,
 	.test_walk = wp_clean_test_walk,
 	.pre_vma = wp_clean_pre_vma,
@@ -218,9 +214,4 @@ PW_API uint64_t pw_clean_record_shared_mapping_range(struct pw_file *file, uint6
 	*start = cw.start;
 	*end = cw.end;
 	return cw.base.total;
-}
-
-PW_API uint64_t pw_dirty_huge_skipped(const struct pw_file *file)
-{
-	return __atomic_load_n(&file->huge_skipped, __ATOMIC_RELAXED);
 }

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "mm/mm.h"
 
 static int check_paging(const struct pw_paging *cfg)
 {
@@ -22,7 +22,7 @@ static struct pw_mm *mm_alloc(const struct pw_paging *cfg)
 
 	if (!mm)
 		return NULL;
-	mm->cfg = *cfg;
+	mm->pt.cfg = *cfg;
 	pw_rwsem_init(&mm->mmap_lock);
 	pw_tlb_mm_init(mm);
 	pw_mmu_notifier_mm_init(mm);
@@ -42,9 +42,9 @@ PW_API int pw_mm_create(struct pw_arena *arena, const struct pw_paging *cfg, str
 	mm = mm_alloc(&c);
 	if (!mm)
 		return -ENOMEM;
-	mm->arena = arena;
-	mm->phys = pw_arena_phys(arena);
-	ret = pw_frame_alloc(arena, 0, &mm->root_pfn);
+	mm->pt.arena = arena;
+	mm->pt.phys = pw_arena_phys(arena);
+	ret = pw_pt_table_alloc(&mm->pt, &mm->pt.root_pfn);
 	if (ret) {
 		pw_mmu_notifier_mm_destroy(mm);
 		pw_tlb_mm_destroy(mm);
@@ -52,8 +52,7 @@ PW_API int pw_mm_create(struct pw_arena *arena, const struct pw_paging *cfg, str
 		free(mm);
 		return ret;
 	}
-	pw_frame_meta(arena, mm->root_pfn)->flags |= PW_FRAME_PGTABLE;
-	mm->nr_pgtables = 1;
+	mm->pt.nr_tables = 1;
 	*out = mm;
 	return 0;
 }
@@ -68,8 +67,8 @@ PW_API int pw_mm_create_foreign(const struct pw_phys *phys, const struct pw_pagi
 	mm = mm_alloc(cfg);
 	if (!mm)
 		return -ENOMEM;
-	mm->phys = phys;
-	mm->root_pfn = root_pfn;
+	mm->pt.phys = phys;
+	mm->pt.root_pfn = root_pfn;
 	*out = mm;
 	return 0;
 }
@@ -79,20 +78,20 @@ PW_API void pw_mm_destroy(struct pw_mm *mm)
 	if (!mm)
 		return;
 	pw_mmu_notifier_release(mm);
-	if (mm->arena) {
+	if (mm->pt.arena) {
 		pw_mmap_write_lock(mm);
 		for (size_t i = 0; i < mm->nr_vmas; i++)
 			pw_vma_unlink_file(mm->vmas[i]);
 		for (int half = 0; half < 2; half++) {
-			uint64_t s = half ? pw_high_half_start(mm->cfg.levels) : 0;
-			uint64_t e = half ? 0 : pw_low_half_end(mm->cfg.levels);
+			uint64_t s = half ? pw_high_half_start(mm->pt.cfg.levels) : 0;
+			uint64_t e = half ? 0 : pw_low_half_end(mm->pt.cfg.levels);
 
 			pw_zap_range(mm, s, e);
 		}
 		for (size_t i = 0; i < mm->nr_vmas; i++)
 			free(mm->vmas[i]);
 		pw_mmap_write_unlock(mm);
-		pw_frame_free(mm->arena, mm->root_pfn, 0);
+		pw_pt_table_free(&mm->pt, mm->pt.root_pfn);
 	}
 	free(mm->vmas);
 	pw_mmu_notifier_mm_destroy(mm);
@@ -103,28 +102,28 @@ PW_API void pw_mm_destroy(struct pw_mm *mm)
 
 PW_API uint64_t pw_mm_root(const struct pw_mm *mm)
 {
-	return mm->root_pfn;
+	return mm->pt.root_pfn;
 }
 
 PW_API const struct pw_paging *pw_mm_paging(const struct pw_mm *mm)
 {
-	return &mm->cfg;
+	return &mm->pt.cfg;
 }
 
 PW_API const struct pw_phys *pw_mm_phys(const struct pw_mm *mm)
 {
-	return mm->phys;
+	return mm->pt.phys;
 }
 
 PW_API struct pw_arena *pw_mm_arena(const struct pw_mm *mm)
 {
-	return mm->arena;
+	return mm->pt.arena;
 }
 
 PW_API void pw_mm_get_stats(struct pw_mm *mm, struct pw_mm_stats *st)
 {
 	pw_mmap_read_lock(mm);
-	st->pgtables = __atomic_load_n(&mm->nr_pgtables, __ATOMIC_RELAXED);
+	st->pgtables = __atomic_load_n(&mm->pt.nr_tables, __ATOMIC_RELAXED);
 	st->rss = __atomic_load_n(&mm->rss, __ATOMIC_RELAXED);
 	st->nr_vmas = mm->nr_vmas;
 	st->mapped = 0;
@@ -145,21 +144,12 @@ PW_API bool pw_mmap_write_lock_held(const struct pw_mm *mm)
 
 PW_API void pw_pte_lock(struct pw_mm *mm, uint64_t pfn)
 {
-	struct pw_frame *f;
-
-	if (!mm->arena)
-		return; /* a foreign mm has no locks (its tables must not change) */
-	f = pw_frame_meta(mm->arena, pfn);
-	/* Not asserting PW_FRAME_PGTABLE: a walker may lock a table that was just
-	 * unhooked and freed; it then sees the parent changed and lets go. */
-	PW_BUG_ON(!f);
-	pw_spin_lock(&f->ptl);
+	pw_pt_pte_lock(&mm->pt, pfn);
 }
 
 PW_API void pw_pte_unlock(struct pw_mm *mm, uint64_t pfn)
 {
-	if (mm->arena)
-		pw_spin_unlock(&pw_frame_meta(mm->arena, pfn)->ptl);
+	pw_pt_pte_unlock(&mm->pt, pfn);
 }
 
 /* A user mapping lives in the lower canonical half, above page 0. */
@@ -169,7 +159,7 @@ int pw_check_range(const struct pw_mm *mm, uint64_t start, uint64_t end)
 		return -EINVAL;
 	if (start >= end)
 		return -EINVAL;
-	if (end > pw_low_half_end(mm->cfg.levels))
+	if (end > pw_low_half_end(mm->pt.cfg.levels))
 		return -EINVAL;
 	return 0;
 }
@@ -184,7 +174,7 @@ static bool range_free(struct pw_mm *mm, uint64_t start, uint64_t end)
 /* First-fit search for @len bytes at or above @hint; 0 if none. */
 static uint64_t find_gap(struct pw_mm *mm, uint64_t hint, uint64_t len, uint64_t align)
 {
-	uint64_t top = pw_low_half_end(mm->cfg.levels);
+	uint64_t top = pw_low_half_end(mm->pt.cfg.levels);
 	uint64_t addr = hint ? hint : PW_PMD_SIZE; /* leave the low 2 MiB unmapped */
 
 	for (size_t i = pw_vma_index(mm, addr);; i++) {
@@ -257,13 +247,13 @@ static int mmap_region(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, 
 	uint64_t align = PW_PAGE_SIZE;
 	int ret;
 
-	if (!mm || !mm->arena)
+	if (!mm || !mm->pt.arena)
 		return -EINVAL;
 	if ((flags & ~known) || !(flags & (PW_MAP_PRIVATE | PW_MAP_SHARED)) ||
 	    (flags & PW_MAP_PRIVATE && flags & PW_MAP_SHARED) ||
 	    (prot & ~(PW_PROT_READ | PW_PROT_WRITE | PW_PROT_EXEC)))
 		return -EINVAL;
-	if (!len || (len & ~PW_PAGE_MASK) || (addr & ~PW_PAGE_MASK) || len > pw_low_half_end(mm->cfg.levels))
+	if (!len || (len & ~PW_PAGE_MASK) || (addr & ~PW_PAGE_MASK) || len > pw_low_half_end(mm->pt.cfg.levels))
 		return -EINVAL;
 	if (fixed && (ret = pw_check_range(mm, addr, addr + len)))
 		return addr + len < addr ? -EINVAL : ret;
@@ -367,7 +357,7 @@ PW_API int pw_mmap_file(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot,
 		return -EINVAL;
 	if (pgoff + (len >> PW_PAGE_SHIFT) < pgoff || pgoff > (1ULL << 52))
 		return -EINVAL;
-	if (mm && mm->arena && mm->arena != file->arena)
+	if (mm && mm->pt.arena && mm->pt.arena != file->arena)
 		return -EINVAL;
 	return mmap_region(mm, addr, len, prot, flags, file, pgoff, out);
 }
@@ -376,7 +366,7 @@ PW_API int pw_munmap(struct pw_mm *mm, uint64_t addr, uint64_t len)
 {
 	int ret;
 
-	if (!mm || !mm->arena || !len || addr + len < addr)
+	if (!mm || !mm->pt.arena || !len || addr + len < addr)
 		return -EINVAL;
 	len = (len + PW_PAGE_SIZE - 1) & PW_PAGE_MASK;
 	ret = pw_check_range(mm, addr, addr + len);
@@ -395,7 +385,7 @@ PW_API int pw_mprotect(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot)
 	size_t i;
 	int ret;
 
-	if (!mm || !mm->arena || (prot & ~(PW_PROT_READ | PW_PROT_WRITE | PW_PROT_EXEC)) || !len)
+	if (!mm || !mm->pt.arena || (prot & ~(PW_PROT_READ | PW_PROT_WRITE | PW_PROT_EXEC)) || !len)
 		return -EINVAL;
 	if (addr & ~PW_PAGE_MASK || addr + len < addr)
 		return -EINVAL;

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mm/mm.h - the address space's private side: struct pw_mm, the VMA set,
+ * files and their i_mmap, the operations that change an mm's tables
+ * (pt/split.c, pt/modify.c, pt/copy.c), TLBs and MMU notifiers.
+ */
+#ifndef PAGEWALK_MM_PRIVATE_H
+#define PAGEWALK_MM_PRIVATE_H
+
+#include "pt/pt.h"
+
+#include <pagewalk/mm.h>
+
+#include "mm/file.h"
+#include "mm/notifier.h"
+#include "mm/tlb.h"
+
+struct pw_mm {
+	struct pw_pt pt;	  /* the tables: root, format, page_table_lock */
+	struct pw_rwsem mmap_lock;
+	struct pw_vma **vmas;	  /* sorted by address, non-overlapping */
+	size_t nr_vmas, cap_vmas;
+	uint64_t rss;		  /* atomic, in 4 KiB pages */
+	/* tlb.c: the TLBs caching this mm's translations */
+	pthread_mutex_t tlb_list_lock;
+	struct pw_tlb *tlbs;
+	uint64_t nr_tlb_flushes;  /* atomic */
+	int32_t tlb_flush_pending; /* atomic: batched changes not yet flushed (dirty.c) */
+	/* notifier.c: registered MMU notifiers (read-locked while calling them) */
+	pthread_rwlock_t notifier_lock;
+	struct pw_mmu_notifier *notifiers;
+};
+
+static inline void pw_assert_mmap_locked(const struct pw_mm *mm)
+{
+	PW_BUG_ON(mm->pt.arena && !pw_rwsem_held(&mm->mmap_lock));
+	(void)mm;
+}
+
+static inline void pw_assert_mmap_write_locked(const struct pw_mm *mm)
+{
+	PW_BUG_ON(mm->pt.arena && !pw_rwsem_write_held(&mm->mmap_lock));
+	(void)mm;
+}
+
+/* Check a user range [start, end): page aligned, canonical, inside one half. */
+int pw_check_range(const struct pw_mm *mm, uint64_t start, uint64_t end);
+
+/* vma.c */
+size_t pw_vma_index(const struct pw_mm *mm, uint64_t addr); /* first with vm_end > addr */
+int pw_vma_insert(struct pw_mm *mm, struct pw_vma *vma);
+void pw_vma_remove_at(struct pw_mm *mm, size_t idx);
+int pw_vma_split(struct pw_mm *mm, size_t idx, uint64_t addr); /* [s,addr) [addr,e) */
+void pw_vma_merge_around(struct pw_mm *mm, uint64_t addr);
+bool pw_vma_can_merge(const struct pw_vma *a, const struct pw_vma *b);
+
+/* The flags of a leaf mapping a page of @vma; @write: for a write fault (vma.c). */
+uint64_t pw_vma_leaf_flags(const struct pw_mm *mm, const struct pw_vma *vma, bool write);
+
+/*
+ * Changing an mm's tables (pt/split.c, pt/modify.c, pt/copy.c). Callers hold
+ * the mmap lock for write, except a fault splitting a shared huge page (read).
+ */
+int pw_split_huge(struct pw_mm *mm, const struct pw_pt_entry *leaf); /* leaf -> table; 0, -ENOMEM */
+int pw_split_huge_at(struct pw_mm *mm, uint64_t addr);		 /* any leaf straddling addr */
+int pw_split_huge_edges(struct pw_mm *mm, uint64_t start, uint64_t end); /* both, all or nothing */
+void pw_zap_range(struct pw_mm *mm, uint64_t start, uint64_t end);
+void pw_change_prot_range(struct pw_mm *mm, uint64_t start, uint64_t end,
+			  const struct pw_vma *vma);
+/*
+ * Copy the entries of [start, end) of @parent into @child (empty there), as
+ * fork does: huge leaves are split in the parent first; with @cow, writable
+ * PTEs are write-protected on both sides and the parent's changes gathered
+ * in @tlb. Context: both mmap locks held for write. Return: 0, -ENOMEM.
+ */
+struct pw_mmu_gather;
+int pw_copy_range(struct pw_mm *parent, struct pw_mm *child, uint64_t start, uint64_t end, bool cow,
+		  struct pw_mmu_gather *tlb);
+
+/* ---- files (file.c) ----------------------------------------------------- */
+
+#include <pagewalk/file.h>
+
+struct pw_file {
+	struct pw_arena *arena;
+	uint64_t size, nr_pages;
+	uint64_t *pages;	/* frame per page offset, 0 = not cached (atomic) */
+	uint64_t nr_cached;	/* atomic */
+	struct pw_rwsem i_mmap_rwsem;
+	struct pw_vma *i_mmap;	/* root of the interval tree of VMAs (file.c) */
+	uint64_t nr_vmas;
+	uint64_t huge_skipped;	/* atomic: huge entries the dirty helpers skipped */
+};
+
+#endif /* PAGEWALK_MM_PRIVATE_H */
