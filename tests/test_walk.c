@@ -572,6 +572,100 @@ TEST(vma_gap_tables_not_read)
 	env_fini(&e);
 }
 
+/* ---- 5. pte_run: one call per PTE table, the same PTEs as pte_entry ---- */
+
+struct runs {
+	uint64_t sum_pte, sum_run; /* sum of (address ^ entry) over PTEs seen */
+	long n_pte, n_run_ptes, n_runs;
+	bool bad_run, unlocked;
+	int stop_at_run; /* return 9 from this run (1-based), 0 never */
+	struct pw_mm *mm;
+};
+
+static int r_pte(pw_pte_t *e, uint64_t a, uint64_t n, struct pw_mm_walk *w)
+{
+	struct runs *r = w->private;
+
+	r->n_pte++;
+	r->sum_pte += a ^ pw_ptep_get(e).val;
+	return 0;
+}
+
+static int r_run(pw_pte_t *e, uint64_t a, uint64_t n, struct pw_mm_walk *w)
+{
+	struct runs *r = w->private;
+	uint64_t pfn = 0;
+
+	r->n_runs++;
+	/* inside one PTE table, page aligned, non-empty */
+	if ((a & 4095) || (n & 4095) || n <= a || ((a ^ (n - 1)) >> 21))
+		r->bad_run = true;
+	/* the PTE table is locked by this thread while a VMA is walked */
+	if (w->vma) {
+		const uint64_t *tbl = (const uint64_t *)((uintptr_t)e & ~(uintptr_t)4095);
+
+		pfn = (uint64_t)((const char *)tbl - (const char *)pw_arena_base(pw_mm_arena(r->mm))) >> 12;
+		if (pw_frame_meta(pw_mm_arena(r->mm), pfn)->ptl == 0)
+			r->unlocked = true;
+	}
+	for (uint64_t x = a; x != n; x += 4096, e++) {
+		r->n_run_ptes++;
+		r->sum_run += x ^ pw_ptep_get(e).val;
+	}
+	return r->n_runs == r->stop_at_run ? 9 : 0;
+}
+
+TEST(pte_run_sees_what_pte_entry_sees)
+{
+	struct env e;
+	struct pw_walk_ops by_pte = { .pte_entry = r_pte }, by_run = { .pte_run = r_run };
+	struct pw_walk_ops both = { .pte_entry = r_pte, .pte_run = r_run };
+	struct runs r = { 0 };
+	uint64_t a = 0x40000000 - 8 * 4096; /* crosses a 1 GiB and a 2 MiB boundary */
+
+	env_init(&e, 4, 64 << 20);
+	r.mm = e.mm;
+	map_pages(e.mm, a, 8 + 600);
+	CHECK_EQ(pw_munmap(e.mm, a + 20 * 4096, 4096), 0); /* a gap between VMAs */
+	pw_mmap_read_lock(e.mm);
+	CHECK_EQ(pw_walk_page_range(e.mm, a, a + 608 * 4096, &by_pte, &r), 0);
+	CHECK_EQ(pw_walk_page_range(e.mm, a, a + 608 * 4096, &by_run, &r), 0);
+	CHECK_EQ(r.n_pte, 607);
+	CHECK_EQ(r.n_run_ptes, r.n_pte);
+	CHECK_EQ(r.sum_run, r.sum_pte);
+	/*
+	 * Runs break at PTE tables (the 608 pages span three: 8 + 512 + 88
+	 * pages) and at VMA edges (page 20 is unmapped): [a, a+8p), [a+8p,
+	 * a+20p), [a+21p, a+520p), [a+520p, a+608p).
+	 */
+	CHECK_EQ(r.n_runs, 4);
+	CHECK(!r.bad_run);
+	CHECK(!r.unlocked);
+	/* the novma walk and the VMA walk give the same runs */
+	r.n_runs = 0;
+	r.n_run_ptes = 0;
+	CHECK_EQ(pw_walk_page_range_novma(e.mm, a, a + 608 * 4096, &by_run, PW_ROOT_DEFAULT, &r), 0);
+	CHECK_EQ(r.n_run_ptes, 608); /* no VMAs: the unmapped page's PTE (none) too */
+	CHECK_EQ(r.n_runs, 3);	     /* one per PTE table */
+	r.n_runs = 0;
+	CHECK_EQ(pw_walk_page_vma(pw_vma_lookup(e.mm, a), &by_run, &r), 0);
+	CHECK_EQ(r.n_runs, 2); /* [a, a+8p), [a+8p, a+20p) */
+	/* a positive return stops the walk and is returned */
+	r.n_runs = 0;
+	r.stop_at_run = 2;
+	CHECK_EQ(pw_walk_page_range(e.mm, a, a + 608 * 4096, &by_run, &r), 9);
+	CHECK_EQ(r.n_runs, 2);
+	/* both callbacks at once is an error, for every walker, and calls nothing */
+	r.n_runs = 0;
+	r.n_pte = 0;
+	CHECK_EQ(pw_walk_page_range(e.mm, a, a + 4096, &both, &r), -EINVAL);
+	CHECK_EQ(pw_walk_page_vma(pw_vma_lookup(e.mm, a), &both, &r), -EINVAL);
+	CHECK_EQ(pw_walk_page_range_novma(e.mm, a, a + 4096, &both, PW_ROOT_DEFAULT, &r), -EINVAL);
+	CHECK_EQ(r.n_runs + r.n_pte, 0);
+	pw_mmap_read_unlock(e.mm);
+	env_fini(&e);
+}
+
 int main(void)
 {
 	alarm(60);
@@ -590,5 +684,6 @@ int main(void)
 	RUN(odd_upper_entries);
 	RUN(novma_walk_of_another_root);
 	RUN(vma_gap_tables_not_read);
+	RUN(pte_run_sees_what_pte_entry_sees);
 	return tap_done();
 }

@@ -292,31 +292,3 @@ PW_API int pw_handle_mm_fault(struct pw_mm *mm, uint64_t addr, unsigned flags)
 	} while (ret == -EAGAIN);
 	return ret;
 }
-
-PW_API int pw_mm_populate(struct pw_mm *mm, uint64_t start, uint64_t end, bool write)
-{
-	int ret = 0;
-
-	if (!mm || !mm->pt.arena || pw_check_range(mm, start, end))
-		return -EINVAL;
-	pw_mmap_read_lock(mm);
-	for (uint64_t a = start; a < end;) {
-		struct pw_translation t;
-		struct pw_vma *vma = pw_vma_lookup(mm, a);
-		unsigned fl = (write && vma && (vma->vm_flags & PW_VM_WRITE)) ? PW_FAULT_WRITE : 0;
-
-		if (vma && !(vma->vm_flags & (PW_VM_READ | PW_VM_WRITE | PW_VM_EXEC))) {
-			a = vma->vm_end; /* PROT_NONE: nothing to populate */
-			continue;
-		}
-		ret = pw_handle_mm_fault(mm, a, fl);
-		if (ret)
-			break;
-		ret = pw_translate(mm, a, &t);
-		if (ret)
-			break;
-		a = (a & pw_level_mask(t.level)) + pw_level_size(t.level);
-	}
-	pw_mmap_read_unlock(mm);
-	return ret;
-}

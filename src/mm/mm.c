@@ -132,26 +132,6 @@ PW_API void pw_mm_get_stats(struct pw_mm *mm, struct pw_mm_stats *st)
 	pw_mmap_read_unlock(mm);
 }
 
-PW_API void pw_mmap_read_lock(struct pw_mm *mm) { pw_rwsem_read_lock(&mm->mmap_lock); }
-PW_API void pw_mmap_read_unlock(struct pw_mm *mm) { pw_rwsem_read_unlock(&mm->mmap_lock); }
-PW_API void pw_mmap_write_lock(struct pw_mm *mm) { pw_rwsem_write_lock(&mm->mmap_lock); }
-PW_API void pw_mmap_write_unlock(struct pw_mm *mm) { pw_rwsem_write_unlock(&mm->mmap_lock); }
-PW_API bool pw_mmap_lock_held(const struct pw_mm *mm) { return pw_rwsem_held(&mm->mmap_lock); }
-PW_API bool pw_mmap_write_lock_held(const struct pw_mm *mm)
-{
-	return pw_rwsem_write_held(&mm->mmap_lock);
-}
-
-PW_API void pw_pte_lock(struct pw_mm *mm, uint64_t pfn)
-{
-	pw_pt_pte_lock(&mm->pt, pfn);
-}
-
-PW_API void pw_pte_unlock(struct pw_mm *mm, uint64_t pfn)
-{
-	pw_pt_pte_unlock(&mm->pt, pfn);
-}
-
 /* A user mapping lives in the lower canonical half, above page 0. */
 int pw_check_range(const struct pw_mm *mm, uint64_t start, uint64_t end)
 {
@@ -234,6 +214,34 @@ static int do_munmap(struct pw_mm *mm, uint64_t start, uint64_t end)
 		pw_vma_remove_at(mm, i);
 	}
 	return 0;
+}
+
+PW_API int pw_mm_populate(struct pw_mm *mm, uint64_t start, uint64_t end, bool write)
+{
+	int ret = 0;
+
+	if (!mm || !mm->pt.arena || pw_check_range(mm, start, end))
+		return -EINVAL;
+	pw_mmap_read_lock(mm);
+	for (uint64_t a = start; a < end;) {
+		struct pw_translation t;
+		struct pw_vma *vma = pw_vma_lookup(mm, a);
+		unsigned fl = (write && vma && (vma->vm_flags & PW_VM_WRITE)) ? PW_FAULT_WRITE : 0;
+
+		if (vma && !(vma->vm_flags & (PW_VM_READ | PW_VM_WRITE | PW_VM_EXEC))) {
+			a = vma->vm_end; /* PROT_NONE: nothing to populate */
+			continue;
+		}
+		ret = pw_handle_mm_fault(mm, a, fl);
+		if (ret)
+			break;
+		ret = pw_translate(mm, a, &t);
+		if (ret)
+			break;
+		a = (a & pw_level_mask(t.level)) + pw_level_size(t.level);
+	}
+	pw_mmap_read_unlock(mm);
+	return ret;
 }
 
 static int mmap_region(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, unsigned flags,
