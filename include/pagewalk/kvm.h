@@ -9,7 +9,7 @@
  * hypervisor's (or the CPU's) MMU walking this library's tables, and the
  * Accessed and Dirty bits it sets land in the arena.
  *
- * A small guest agent (src/kvm_agent.c) runs a list of accesses (read,
+ * A small guest agent (src/backends/kvm_agent.c) runs a list of accesses (read,
  * write, execute) at CPL 0 or 3. Its page-fault handler reports each fault
  * to the host, which resolves it with pw_handle_mm_fault() (under the mmap
  * lock for read) and resumes the guest, or gives the access up when the

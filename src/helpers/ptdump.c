@@ -2,9 +2,10 @@
 /*
  * ptdump.c - Linux x86 dump_pagetables output over the iterator.
  *
- * Levels here are Linux's top-down ones (0 pgd .. 4 pte), because the
- * output names them and effective protections are kept per such level.
- * With 4-level paging the root reports as pgd and p4d both (folded).
+ * Levels are Linux's top-down depths here (0 pgd .. 4 pte, pw_depth()),
+ * because the output names them and effective protections are kept per
+ * depth. With 4-level paging the root is depth 0, pgd, and its protection
+ * also stands for the folded p4d (docs/glossary.md, "Folded root").
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -22,7 +23,7 @@ struct dump {
 	enum pw_ptdump_format format;
 	bool check_wx;
 	int levels;
-	int level; /* -1 before the first note */
+	int depth; /* -1 before the first note */
 	uint64_t cur_prot, cur_eff, start;
 	uint64_t prot_levels[PW_MAX_LEVELS];
 	const struct pw_ptdump_marker *marker;
@@ -44,24 +45,24 @@ static void out(struct dump *d, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void print_prot(struct dump *d, uint64_t pr, int level)
+static void print_prot(struct dump *d, uint64_t pr, int depth)
 {
 	if (!(pr & PW_P)) {
-		out(d, "%30s%s\n", "", depth_name[level]);
+		out(d, "%30s%s\n", "", depth_name[depth]);
 		return;
 	}
 	out(d, "%s%s%s%s%s%s%s%s%s\n", pr & PW_US ? "USR " : "    ", pr & PW_RW ? "RW " : "ro ",
 	    pr & PW_PWT ? "PWT " : "    ", pr & PW_PCD ? "PCD " : "    ",
-	    level <= 3 && (pr & PW_PS) ? "PSE " : "    ",
-	    (level == 4 && (pr & PW_PAT)) || ((level == 3 || level == 2) && (pr & PW_PAT_LARGE)) ?
+	    depth <= 3 && (pr & PW_PS) ? "PSE " : "    ",
+	    (depth == 4 && (pr & PW_PAT)) || ((depth == 3 || depth == 2) && (pr & PW_PAT_LARGE)) ?
 		    "PAT " : "    ",
-	    pr & PW_G ? "GLB " : "    ", pr & PW_NX ? "NX " : "x  ", depth_name[level]);
+	    pr & PW_G ? "GLB " : "    ", pr & PW_NX ? "NX " : "x  ", depth_name[depth]);
 }
 
 static void print_json(struct dump *d, uint64_t end)
 {
 	uint64_t pr = d->cur_prot;
-	int lv = d->level;
+	int lv = d->depth;
 
 #define B(x) ((x) ? "true" : "false")
 	out(d, "{\"start\":\"0x%016" PRIx64 "\",\"end\":\"0x%016" PRIx64 "\",\"size\":%" PRIu64
@@ -84,32 +85,32 @@ static void print_marker(struct dump *d)
 		out(d, "{\"marker\":\"%s\"}\n", d->marker->name);
 }
 
-static void effective_prot(struct dump *d, int level, uint64_t val)
+static void effective_prot(struct dump *d, int depth, uint64_t val)
 {
 	uint64_t prot = val & FLAGS_MASK;
 
-	if (level == 0)
+	if (depth == 0)
 		d->prot_levels[0] = prot;
 	else
-		d->prot_levels[level] = (d->prot_levels[level - 1] & prot & (PW_US | PW_RW)) |
-					((d->prot_levels[level - 1] | prot) & PW_NX);
+		d->prot_levels[depth] = (d->prot_levels[depth - 1] & prot & (PW_US | PW_RW)) |
+					((d->prot_levels[depth - 1] | prot) & PW_NX);
 }
 
 /* Linux's note_page(): extend the current run or print it and start anew. */
-static void note_page(struct dump *d, uint64_t addr, int level, uint64_t val)
+static void note_page(struct dump *d, uint64_t addr, int depth, uint64_t val)
 {
 	static const char units[] = "BKMGTPE";
 	uint64_t new_prot = val & FLAGS_MASK;
-	uint64_t new_eff = val ? d->prot_levels[level < 0 ? 0 : level] : 0;
+	uint64_t new_eff = val ? d->prot_levels[depth < 0 ? 0 : depth] : 0;
 
-	if (d->level == -1) {
+	if (d->depth == -1) {
 		d->cur_prot = new_prot;
 		d->cur_eff = new_eff;
-		d->level = level;
+		d->depth = depth;
 		d->lines = 0;
 		d->start = addr;
 		print_marker(d);
-	} else if (new_prot != d->cur_prot || new_eff != d->cur_eff || level != d->level ||
+	} else if (new_prot != d->cur_prot || new_eff != d->cur_eff || depth != d->depth ||
 		   addr >= d->marker[1].start) {
 		const char *unit = units;
 		uint64_t delta = addr - d->start;
@@ -124,14 +125,14 @@ static void note_page(struct dump *d, uint64_t addr, int level, uint64_t val)
 					unit++;
 				}
 				out(d, "%9" PRIu64 "%c ", delta, *unit);
-				print_prot(d, d->cur_prot, d->level);
+				print_prot(d, d->cur_prot, d->depth);
 			} else {
 				print_json(d, addr);
 			}
 			d->sum.lines++;
 		}
 		d->lines++;
-		if (level >= 0 && addr >= d->marker[1].start) { /* not on the final flush */
+		if (depth >= 0 && addr >= d->marker[1].start) { /* not on the final flush */
 			if (d->marker->max_lines && d->lines > d->marker->max_lines) {
 				unsigned long nskip = d->lines - d->marker->max_lines;
 
@@ -145,7 +146,7 @@ static void note_page(struct dump *d, uint64_t addr, int level, uint64_t val)
 		d->start = addr;
 		d->cur_prot = new_prot;
 		d->cur_eff = new_eff;
-		d->level = level;
+		d->depth = depth;
 	}
 }
 
@@ -162,14 +163,9 @@ static int dump_range(struct dump *d, struct pw_mm *mm, uint64_t start, uint64_t
 
 		if (st.type == PW_STEP_HOLE && st.reason == PW_HOLE_NONCANONICAL)
 			continue;
-		if (d->levels == 4 && st.level == PW_LEVEL_P4D) {
-			/* Folded P4D: the root entry is seen as pgd (0) and p4d (1). */
-			effective_prot(d, 0, st.entry);
-			effective_prot(d, 1, st.entry);
-			depth = 0;
-		} else {
-			effective_prot(d, depth, st.entry);
-		}
+		effective_prot(d, depth, st.entry);
+		if (depth == 0 && st.level != PW_LEVEL_PGD)
+			effective_prot(d, 1, st.entry); /* the folded root is pgd and p4d both */
 		if (st.type == PW_STEP_TABLE)
 			continue;
 		if (st.type == PW_STEP_LEAF)
@@ -187,7 +183,7 @@ PW_API int pw_ptdump(struct pw_mm *mm, FILE *f, const struct pw_ptdump_opts *opt
 	static const struct pw_ptdump_opts dflt;
 	struct pw_ptdump_range def_ranges[3];
 	struct pw_ptdump_marker def_markers[3];
-	struct dump d = { .out = f, .level = -1 };
+	struct dump d = { .out = f, .depth = -1 };
 	const struct pw_ptdump_range *r;
 	uint64_t last_end = 0;
 	int ret = 0;
@@ -234,10 +230,10 @@ PW_API int pw_ptdump(struct pw_mm *mm, FILE *f, const struct pw_ptdump_opts *opt
 		pw_mmap_read_unlock(mm);
 	if (ret)
 		return ret;
-	if (d.level != -1) {
+	if (d.depth != -1) {
 		/*
 		 * Flush the last run at the end of the last range. Linux notes
-		 * address 0 at level -1: the same when the range ends at the top.
+		 * address 0 at depth -1: the same when the range ends at the top.
 		 */
 		note_page(&d, last_end, -1, 0);
 	}
