@@ -45,13 +45,14 @@ static int apply_level(struct apply *ap, enum pw_level level, uint64_t table, ui
 		       uint64_t end)
 {
 	struct pw_pt *pt = &ap->mm->pt;
-	uint64_t next;
+	uint64_t next, *t;
 	int err = 0;
 
 	if (level == PW_LEVEL_PTE)
 		return apply_ptes(ap, table, addr, end);
+	t = pw_pt_table(pt, table);
 	pw_pt_for_each_span(level, addr, next, end) {
-		struct pw_pt_entry e = pw_pt_entry_at(pt, table, level, addr);
+		struct pw_pt_entry e = pw_pt_entry_at(t, table, level, addr);
 
 		if (pw_entry_none(e.val)) {
 			if (!ap->create || ap->check)

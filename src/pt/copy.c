@@ -42,17 +42,17 @@ static int copy_level(struct copy *c, enum pw_level level, uint64_t ptable, uint
 		      uint64_t addr, uint64_t end)
 {
 	struct pw_pt *pp = &c->parent->pt, *cp = &c->child->pt;
-	uint64_t next;
+	uint64_t next, *pt = pw_pt_table(pp, ptable), *ct = pw_pt_table(cp, ctable);
 	int ret = 0;
 
 	pw_pt_for_each_span(level, addr, next, end) {
-		struct pw_pt_entry pe = pw_pt_entry_at(pp, ptable, level, addr), ce;
+		struct pw_pt_entry pe = pw_pt_entry_at(pt, ptable, level, addr), ce;
 		enum pw_pt_kind kind = pw_pt_entry_kind(pp, &pe);
 
 		if (kind == PW_PT_NONE)
 			continue;
 		if (level == PW_LEVEL_PTE) {
-			copy_pte(c, &pe, pw_pt_table(cp, ctable) + pw_index(level, addr), addr);
+			copy_pte(c, &pe, ct + pw_index(level, addr), addr);
 			continue;
 		}
 		if (kind == PW_PT_MALFORMED)
@@ -64,7 +64,7 @@ static int copy_level(struct copy *c, enum pw_level level, uint64_t ptable, uint
 				return ret;
 			pw_pt_reread(&pe);
 		}
-		ce = pw_pt_entry_at(cp, ctable, level, addr);
+		ce = pw_pt_entry_at(ct, ctable, level, addr);
 		ret = pw_pt_ensure_table(cp, &ce);
 		if (ret)
 			return ret;

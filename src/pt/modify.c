@@ -107,12 +107,12 @@ static void modify_level(struct modify *m, enum pw_level level, uint64_t table, 
 			 uint64_t end)
 {
 	struct pw_pt *pt = &m->mm->pt;
-	uint64_t next;
+	uint64_t next, *t = pw_pt_table(pt, table);
 
 	if (level == PW_LEVEL_PTE)
 		pw_pt_pte_lock(pt, table);
 	pw_pt_for_each_span(level, addr, next, end) {
-		struct pw_pt_entry e = pw_pt_entry_at(pt, table, level, addr);
+		struct pw_pt_entry e = pw_pt_entry_at(t, table, level, addr);
 		enum pw_pt_kind kind = pw_pt_entry_kind(pt, &e);
 
 		if (kind == PW_PT_NONE)

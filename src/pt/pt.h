@@ -135,11 +135,15 @@ struct pw_pt_entry {
 	enum pw_level level;
 };
 
-/** pw_pt_entry_at() - read the entry for @addr in the level-@level table @table. */
-static inline struct pw_pt_entry pw_pt_entry_at(const struct pw_pt *pt, uint64_t table,
-						enum pw_level level, uint64_t addr)
+/**
+ * pw_pt_entry_at() - read the entry for @addr in the level-@level table
+ * @table, whose memory is @t (pw_pt_table() of @table, looked up once per
+ * table by the caller).
+ */
+static inline struct pw_pt_entry pw_pt_entry_at(uint64_t *t, uint64_t table, enum pw_level level,
+						uint64_t addr)
 {
-	uint64_t *p = pw_pt_table(pt, table) + pw_index(level, addr);
+	uint64_t *p = t + pw_index(level, addr);
 
 	return (struct pw_pt_entry){ .ptep = p, .val = pw_entry_read(p), .table = table,
 				     .level = level };

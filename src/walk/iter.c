@@ -164,6 +164,16 @@ static int step(struct pw_walk_state *st)
 			p->err = -E2BIG;
 			return 0;
 		}
+		if (L == PW_LEVEL_PTE && !holes && !p->max_visits) {
+			/* None PTEs are nothing to report: pass them in a tight loop. */
+			const uint64_t *t = p->tbl[L], lend = p->lend[L];
+
+			while (addr != lend && !pw_entry_read(t + pw_index(L, addr)))
+				addr += PW_PAGE_SIZE;
+			p->addr = addr;
+			if (addr == lend)
+				continue;
+		}
 		e.ptep = p->tbl[L] + pw_index(L, addr);
 		e.val = pw_entry_read(e.ptep);
 		e.level = L;

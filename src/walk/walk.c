@@ -75,6 +75,8 @@ static int walk_hole(struct pw_mm_walk *walk, uint64_t addr, uint64_t next, int 
 /* pte_hole() of the range a level-@level table covers (as Linux names its depth). */
 static int table_hole(struct pw_mm_walk *walk, uint64_t addr, uint64_t next, enum pw_level level)
 {
+	if (!walk->ops->pte_hole)
+		return 0;
 	return walk_hole(walk, addr, next, pw_depth(walk->mm->pt.cfg.levels, level));
 }
 
@@ -142,15 +144,15 @@ static int walk_level(struct pw_mm_walk *walk, enum pw_level level, uint64_t tab
 {
 	struct pw_pt *pt = &walk->mm->pt;
 	bool actions = level == PW_LEVEL_PUD || level == PW_LEVEL_PMD;
-	uint64_t next;
+	uint64_t next, *t = pw_pt_table(pt, table);
 	int err = 0;
 
-	if (!pw_pt_table(pt, table)) /* a table the backend cannot reach: its parent's hole */
+	if (!t) /* a table the backend cannot reach: its parent's hole */
 		return walk_hole(walk, addr, end, pw_depth(pt->cfg.levels, level + 1));
 	pw_pt_for_each_span(level, addr, next, end) {
 		struct pw_pt_entry e;
 again:
-		e = pw_pt_entry_at(pt, table, level, addr);
+		e = pw_pt_entry_at(t, table, level, addr);
 		if (pw_entry_none(e.val)) {
 			err = table_hole(walk, addr, next, level);
 			if (err)
