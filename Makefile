@@ -3,7 +3,10 @@
 #   make            library (static + shared), CLI, tests, benchmarks
 #   make run        build and run the demo (`pagewalk demo`)
 #   make test       build every test with ASan+UBSan and run it (TAP);
-#                   concurrency tests also run under TSan
+#                   concurrency tests also run under TSan; the runs are
+#                   parallel (-j$(nproc) unless -j is given), one summary
+#   make deps-check no cycle between source files or private headers,
+#                   helpers include neither mm/mm.h nor pt/pt.h
 #   make bench      run the benchmarks (bench/RESULTS.md has the figures)
 #   make install    headers, libraries and pagewalk.pc under $(PREFIX)
 
@@ -41,10 +44,10 @@ FUZZ     := $(B)/fuzz/fuzz_image
 
 LIBS := -pthread -lzstd
 
-.PHONY: all run test bench install clean headers-check fuzz
+.PHONY: all run test test-runs deps-check bench install clean headers-check fuzz FORCE
 # Keep the sanitizer objects between runs (they are intermediates of pattern rules).
 .SECONDARY:
-all: $(STATIC) $(SHARED) $(CLI) $(TESTS) $(TSAN_TESTS) $(BENCHES) headers-check
+all: $(STATIC) $(SHARED) $(CLI) $(TESTS) $(TSAN_TESTS) $(BENCHES) headers-check deps-check
 
 # Debian packages the build needs (libzstd-dev, clang + libFuzzer): installed
 # by tools/deps.sh when run as root, otherwise it says what to install.
@@ -101,10 +104,40 @@ $(B)/hdr/%.ok: include/pagewalk/%.h
 run: $(CLI)
 	./$(CLI) demo
 
-# Runs every test binary; tests/run.sh prints TAP per binary and the closing line.
-# tests/fuzz/smoke.sh is a few seconds of the image fuzzer, counted as one TAP line.
-test: $(TESTS) $(TSAN_TESTS) $(CLI) $(FUZZ)
-	@sh tests/run.sh $(TESTS) tests/fuzz/smoke.sh -- $(TSAN_TESTS)
+# The sources go one way: no cycle between the release objects' files (by
+# their symbols), none between private headers, no mm/mm.h or pt/pt.h in
+# helpers (tools/depcheck.sh; it prints the rooms bottom up).
+deps-check: $(LIB_OBJ) tools/depcheck.sh
+	@sh tools/depcheck.sh $(B)/obj src
+
+# Each test program's run is its own target, re-run on every `make test`:
+# build/results/NAME.tap (its TAP) and NAME.rc (its exit status); the TSan
+# runs are build/results/tsan/NAME.{tap,rc}, labelled "(tsan)";
+# tests/fuzz/smoke.sh is a few seconds of the image fuzzer, one TAP line.
+# `make test` makes them in a sub-make with -j$(nproc) unless a -j was given,
+# after deps-check; then tests/run.sh --summary prints them in this order and
+# the closing line "N passed, N failed, N skipped".
+RES       := $(B)/results
+ASAN_RUNS := $(TESTS:$(B)/tests/%=$(RES)/%.tap)
+FUZZ_RUN  := $(RES)/fuzz_smoke.tap
+TSAN_RUNS := $(TSAN_TESTS:$(B)/tests-tsan/%=$(RES)/tsan/%.tap)
+RUNS      := $(ASAN_RUNS) $(FUZZ_RUN) $(TSAN_RUNS)
+NPROC     := $(shell nproc 2>/dev/null || echo 1)
+
+test:
+	@$(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(NPROC)) test-runs
+	@sh tests/run.sh --summary $(RUNS)
+
+# The fuzz smoke run (the longest) first, so that -j packs the rest around it.
+test-runs: $(FUZZ_RUN) $(ASAN_RUNS) $(TSAN_RUNS) $(CLI)
+
+$(ASAN_RUNS): $(RES)/%.tap: $(B)/tests/% tests/run.sh FORCE | deps-check
+	@sh tests/run.sh --run $@ $<
+$(TSAN_RUNS): $(RES)/tsan/%.tap: $(B)/tests-tsan/% tests/run.sh FORCE | deps-check
+	@sh tests/run.sh --run $@ $< "(tsan)"
+$(FUZZ_RUN): tests/fuzz/smoke.sh $(FUZZ) tests/run.sh FORCE | deps-check
+	@sh tests/run.sh --run $@ tests/fuzz/smoke.sh
+FORCE:
 
 # The libFuzzer target over memory-image bytes (clang; tools/deps.sh installs it).
 # Library sources are compiled into it with the fuzzer's instrumentation.

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * bench_image.c - walking the page tables of real Linux guests' memory
- * images (issue 5): the datasets in ../shared/datasets.
+ * images (issue 5): the datasets in $PW_DATASETS (default ../shared/datasets,
+ * from the repository root), or the directory given.
  *
  * For each variant, in one process:
  *   open      pw_image_open() of image.elf.zst (zstd decompression; once)
@@ -15,7 +16,7 @@
  * Each timed loop runs REPS times; the median is reported, with entries
  * (iterator steps: one per entry read) per second for the walks.
  *
- * Usage: bench_image [--reps N] [DATASETS_DIR]
+ * Usage: bench_image [--reps N] [DATASETS_DIR]    (default: $PW_DATASETS)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -52,7 +53,8 @@ static uint64_t walk(struct pw_mm *mm, unsigned flags)
 
 int main(int argc, char **argv)
 {
-	const char *dir = "../shared/datasets";
+	const char *env = getenv("PW_DATASETS");
+	const char *dir = env && *env ? env : "../shared/datasets";
 	int reps = 5;
 	FILE *nul = fopen("/dev/null", "w");
 

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * test_image.c - memory images: the real Linux guests in ../shared/datasets
- * against QEMU's and the guest kernel's own walkers, and hand-made hostile
- * images that must end in a typed error or hole, quickly.
+ * test_image.c - memory images: the real Linux guests in $PW_DATASETS
+ * (default ../shared/datasets, from the repository root) against QEMU's and
+ * the guest kernel's own walkers, and hand-made hostile images that must end
+ * in a typed error or hole, quickly. A missing dataset is a skip with the
+ * reason; PW_REQUIRE_DATASETS=1 (set by .ci/run where the directory exists)
+ * turns it into a failure.
  */
 #include <elf.h>
 #include <errno.h>
@@ -10,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -23,7 +27,20 @@
 #include <pagewalk/ptdump.h>
 #include <pagewalk/qemu.h>
 
-#define DATASETS "../shared/datasets"
+/* Where the datasets are: $PW_DATASETS, else ../shared/datasets. */
+static const char *datasets(void)
+{
+	const char *s = getenv("PW_DATASETS");
+
+	return s && *s ? s : "../shared/datasets";
+}
+
+static bool require_datasets(void)
+{
+	const char *s = getenv("PW_REQUIRE_DATASETS");
+
+	return s && strcmp(s, "1") == 0;
+}
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -54,7 +71,7 @@ static char *vpath(const char *v, const char *file)
 {
 	static char buf[512];
 
-	snprintf(buf, sizeof(buf), DATASETS "/%s/%s", v, file);
+	snprintf(buf, sizeof(buf), "%s/%s/%s", datasets(), v, file);
 	return buf;
 }
 
@@ -521,15 +538,75 @@ static bool have(const char *v)
 	return f != NULL;
 }
 
+/* A dataset is missing: a skip, or a failure under PW_REQUIRE_DATASETS=1. */
+static void dataset_missing(const char *v)
+{
+	static char why[768];
+	struct stat st;
+	const char *dir = datasets();
+
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+		snprintf(why, sizeof(why), "dataset %s: no directory %s (%s)", v, dir,
+			 getenv("PW_DATASETS") && *getenv("PW_DATASETS") ? "from PW_DATASETS" :
+			 "the default: run from the repository root or set PW_DATASETS");
+	else
+		snprintf(why, sizeof(why), "dataset %s: no %s", v, vpath(v, "image.elf.zst"));
+	if (require_datasets()) {
+		tap_cur_failed = true;
+		printf("# %s (PW_REQUIRE_DATASETS=1)\n", why);
+	} else {
+		SKIP(why);
+	}
+}
+
 #define DATASET_TEST(fn, name)                                                                 \
 	TEST(fn)                                                                               \
 	{                                                                                      \
 		if (!have(name))                                                               \
-			SKIP("dataset " name " not found under " DATASETS                     \
-			     " (tests run from the repository root)");                          \
+			dataset_missing(name);                                                 \
 		else                                                                           \
 			test_dataset(name);                                                    \
 	}
+
+/*
+ * The environment: with PW_DATASETS naming a missing directory, a dataset
+ * test is a skip that names it; with PW_REQUIRE_DATASETS=1 as well, a
+ * failure. (The datasets run below with the environment as it was.)
+ */
+TEST(datasets_env)
+{
+	char *dir = getenv("PW_DATASETS") ? strdup(getenv("PW_DATASETS")) : NULL;
+	char *req = getenv("PW_REQUIRE_DATASETS") ? strdup(getenv("PW_REQUIRE_DATASETS")) : NULL;
+	const char *skip;
+	bool failed;
+
+	setenv("PW_DATASETS", "/nonexistent/pw-datasets", 1);
+	unsetenv("PW_REQUIRE_DATASETS");
+	CHECK(strcmp(datasets(), "/nonexistent/pw-datasets") == 0);
+	CHECK(!have("ptd-4l-nopti"));
+	dataset_missing("ptd-4l-nopti");
+	skip = tap_cur_skip;
+	tap_cur_skip = NULL;
+	CHECK(skip && strstr(skip, "no directory /nonexistent/pw-datasets (from PW_DATASETS)"));
+	CHECK(!tap_cur_failed);
+	setenv("PW_REQUIRE_DATASETS", "1", 1);
+	tap_diag("expected, PW_REQUIRE_DATASETS=1 under test:");
+	dataset_missing("ptd-4l-nopti");
+	failed = tap_cur_failed;
+	tap_cur_failed = false;
+	CHECK(failed);
+	CHECK(tap_cur_skip == NULL);
+	unsetenv("PW_DATASETS");
+	CHECK(strcmp(datasets(), "../shared/datasets") == 0);
+	if (dir)
+		setenv("PW_DATASETS", dir, 1);
+	if (req)
+		setenv("PW_REQUIRE_DATASETS", req, 1);
+	else
+		unsetenv("PW_REQUIRE_DATASETS");
+	free(dir);
+	free(req);
+}
 
 DATASET_TEST(dataset_ptd_4l_nopti, "ptd-4l-nopti")
 DATASET_TEST(dataset_ptd_5l_thp, "ptd-5l-thp")
@@ -1117,6 +1194,7 @@ int main(void)
 	RUN(hostile_wrong_elf_header);
 	RUN(cpu_state_from_note);
 	RUN(open_files);
+	RUN(datasets_env);
 	RUN(dataset_ptd_4l_nopti);
 	RUN(dataset_ptd_5l_thp);
 	RUN(dataset_deb_4l_pti_thp);
