@@ -100,6 +100,40 @@ __attribute__((noinline)) static uint64_t loop_novma(struct pw_mm *mm, uint64_t 
 	return sum;
 }
 
+/* The iterator with PW_WALK_RUNS: one step per PTE table, the caller's own loop. */
+__attribute__((noinline)) static uint64_t loop_runs(struct pw_mm *mm, uint64_t s, uint64_t e)
+{
+	struct pw_walk_state st;
+	uint64_t sum = 0;
+
+	pw_for_each_entry(&st, mm, s, e, PW_WALK_RUNS) {
+		const uint64_t *p = st.ptep;
+		uint64_t n = pw_walk_run_len(&st);
+
+		if (st.type != PW_STEP_RUN)
+			continue;
+		for (uint64_t i = 0; i < n; i++)
+			sum += p[i];
+	}
+	sink += sum;
+	return sum;
+}
+
+/* The inlined callback walker: sum_pte compiled into the PTE loop. */
+PW_DEFINE_PTE_RUN(sum_pte_run, sum_pte)
+static const struct pw_walk_ops sum_inline_ops = { .pte_run = sum_pte_run, .walk_lock = PW_WALK_RDLOCK };
+
+__attribute__((noinline)) static uint64_t loop_inline(struct pw_mm *mm, uint64_t s, uint64_t e)
+{
+	uint64_t sum = 0;
+	int ret = pw_walk_page_range(mm, s, e, &sum_inline_ops, &sum);
+
+	if (ret)
+		die("pw_walk_page_range (inlined)", ret);
+	sink += sum;
+	return sum;
+}
+
 __attribute__((noinline)) static uint64_t loop_plain(uint64_t *const *tables, uint64_t n)
 {
 	uint64_t sum = 0;
@@ -142,6 +176,7 @@ static uint64_t **collect_pte_tables(struct pw_mm *mm, uint64_t s, uint64_t e, u
 static void bench_dense(uint64_t size, int reps)
 {
 	double t_iter[MAX_REPS], t_walk[MAX_REPS], t_novma[MAX_REPS], t_plain[MAX_REPS];
+	double t_runs[MAX_REPS], t_inl[MAX_REPS];
 	uint64_t npte = size >> PW_PAGE_SHIFT, addr, ntables, **tables;
 	struct pw_mm_stats ms;
 	struct pw_arena *a;
@@ -177,8 +212,9 @@ static void bench_dense(uint64_t size, int reps)
 		uint64_t n = loop_iter(mm, addr, addr + size);
 		uint64_t s1 = loop_walk(mm, addr, addr + size), s2 = loop_novma(mm, addr, addr + size);
 		uint64_t s3 = loop_plain(tables, ntables);
+		uint64_t s4 = loop_runs(mm, addr, addr + size), s5 = loop_inline(mm, addr, addr + size);
 
-		if (n != npte || s1 != s2 || s2 != s3) {
+		if (n != npte || s1 != s2 || s2 != s3 || s3 != s4 || s4 != s5) {
 			fprintf(stderr, "bench_walk: loops disagree\n");
 			exit(1);
 		}
@@ -196,11 +232,18 @@ static void bench_dense(uint64_t size, int reps)
 		t0 = now_ns();
 		loop_plain(tables, ntables);
 		t_plain[r] = (now_ns() - t0) / (double)npte;
+		t0 = now_ns();
+		loop_runs(mm, addr, addr + size);
+		t_runs[r] = (now_ns() - t0) / (double)npte;
+		t0 = now_ns();
+		loop_inline(mm, addr, addr + size);
+		t_inl[r] = (now_ns() - t0) / (double)npte;
 	}
 	pw_mmap_read_unlock(mm);
 
 	double mi = median(t_iter, reps), mw = median(t_walk, reps);
 	double mn = median(t_novma, reps), mp = median(t_plain, reps);
+	double mr = median(t_runs, reps), ml = median(t_inl, reps);
 
 	printf("## dense: %llu MiB of 4 KiB pages, %llu PTEs in %llu PTE tables (%llu MiB), %llu table frames in all\n",
 	       (unsigned long long)(size >> 20), (unsigned long long)npte,
@@ -218,9 +261,13 @@ static void bench_dense(uint64_t size, int reps)
 	qsort(t_walk, (size_t)reps, sizeof(double), cmp_double);
 	qsort(t_novma, (size_t)reps, sizeof(double), cmp_double);
 	qsort(t_plain, (size_t)reps, sizeof(double), cmp_double);
+	qsort(t_runs, (size_t)reps, sizeof(double), cmp_double);
+	qsort(t_inl, (size_t)reps, sizeof(double), cmp_double);
 	ROW("iterator (pw_for_each_entry, flags 0)", t_iter, mi, mi <= 1.5 * mp ? "<= 1.5x: met" : "<= 1.5x: MISSED");
 	ROW("callback (pw_walk_page_range, pte_entry)", t_walk, mw, mw <= 3 * mp ? "<= 3x: met" : "<= 3x: MISSED");
 	ROW("callback (pw_walk_page_range_novma)", t_novma, mn, mn <= 3 * mp ? "<= 3x: met" : "<= 3x: MISSED");
+	ROW("iterator, PTE runs (PW_WALK_RUNS)", t_runs, mr, mr <= 1.1 * mp ? "<= 1.1x: met" : "<= 1.1x: MISSED");
+	ROW("callback, inlined (PW_DEFINE_PTE_RUN)", t_inl, ml, ml <= 2 * mp ? "<= 2x: met" : "<= 2x: MISSED");
 	ROW("plain read of the PTE tables", t_plain, mp, "floor");
 #undef ROW
 	printf("\n");

@@ -14,7 +14,7 @@
 #
 # Runs `valgrind --tool=callgrind BENCH_WALK 256M --reps 1 --dense-only`
 # (65,536 PTEs in 128 PTE tables) and, for each timed loop function of
-# bench/bench_walk.c (loop_iter, loop_walk, loop_novma, loop_plain), takes
+# bench/bench_walk.c (loop_iter, loop_walk, loop_novma, loop_runs, loop_inline, loop_plain), takes
 # its inclusive instruction count from `callgrind_annotate --inclusive=yes`
 # and divides it by the PTEs it visited: its number of calls (the warm-up
 # and the one timed repetition: 2) times the PTE count the bench printed.
@@ -107,7 +107,7 @@ lookup() {
 
 printf '%-8s %-12s %6s %14s %14s %10s\n' loop function calls "Ir inclusive" "Ir per call" "Ir per PTE"
 status=0
-for pair in iterator:loop_iter callback:loop_walk novma:loop_novma plain:loop_plain; do
+for pair in iterator:loop_iter callback:loop_walk novma:loop_novma runs:loop_runs inlined:loop_inline plain:loop_plain; do
 	label=${pair%%:*}
 	fn=${pair#*:}
 	if ! res=$(lookup "$fn"); then

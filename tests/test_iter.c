@@ -489,6 +489,66 @@ TEST(leaving_the_loop_ends_the_walk)
 	fix_fini(&f);
 }
 
+/* PW_WALK_RUNS: the same PTEs as per-PTE steps, one step per PTE table. */
+TEST(pte_runs_equal_per_pte_steps)
+{
+	for (int levels = 4; levels <= 5; levels++) {
+		struct fix f;
+		struct pw_walk_state st;
+		const struct pw_paging *cfg;
+		uint64_t sum1 = 0, sum2 = 0, n1 = 0, n2 = 0, runs = 0, holes1 = 0, holes2 = 0;
+		bool bad = false;
+
+		fix_init(&f, levels);
+		cfg = pw_mm_paging(f.mm);
+		pw_mmap_read_lock(f.mm);
+		pw_for_each_entry(&st, f.mm, f.base, f.base + 2 * PW_PUD_SIZE, PW_WALK_HOLES) {
+			if (st.type == PW_STEP_HOLE && st.level > PW_LEVEL_PTE)
+				holes1++;
+			if (st.type == PW_STEP_LEAF && st.level == PW_LEVEL_PTE) {
+				n1++;
+				sum1 += st.start ^ st.entry;
+			}
+		}
+		pw_for_each_entry(&st, f.mm, f.base, f.base + 2 * PW_PUD_SIZE, PW_WALK_HOLES | PW_WALK_RUNS) {
+			if (st.type == PW_STEP_HOLE) {
+				holes2 += st.level > PW_LEVEL_PTE;
+				bad |= st.level == PW_LEVEL_PTE; /* PTE holes are inside runs */
+			}
+			if (st.type == PW_STEP_LEAF && st.level == PW_LEVEL_PTE)
+				bad = true; /* never a per-PTE step with runs */
+			if (st.type != PW_STEP_RUN)
+				continue;
+			runs++;
+			bad |= !st._private.locked || pw_walk_run_len(&st) < 1 || pw_walk_run_len(&st) > 512;
+			for (uint64_t i = 0; i < pw_walk_run_len(&st); i++) {
+				uint64_t v = pw_entry_read(st.ptep + i);
+
+				if ((v & PW_P) && !pw_entry_rsvd(cfg, PW_LEVEL_PTE, v)) {
+					n2++;
+					sum2 += (st.start + i * 4096) ^ v;
+				}
+			}
+		}
+		CHECK_EQ(pw_walk_error(&st), 0);
+		CHECK(!bad);
+		CHECK(n1 > 0);
+		CHECK_EQ(n2, n1);
+		CHECK_EQ(sum2, sum1);
+		CHECK_EQ(holes2, holes1);
+		CHECK_EQ(runs, 1); /* g's table; the one behind the malformed PMD at g + 8M is not entered */
+		/* A limit counts every PTE of a run. */
+		n2 = 0;
+		pw_for_each_entry_max(&st, f.mm, f.base + PW_PUD_SIZE, f.base + PW_PUD_SIZE + 16 * 4096,
+				      PW_WALK_RUNS, 5)
+			n2++;
+		CHECK_EQ(pw_walk_error(&st), -E2BIG);
+		CHECK_EQ(n2, 0);
+		pw_mmap_read_unlock(f.mm);
+		fix_fini(&f);
+	}
+}
+
 int main(void)
 {
 	alarm(60); /* a deadlock fails the program instead of hanging the suite */
@@ -499,5 +559,6 @@ int main(void)
 	RUN(skip_table_and_huge_pieces);
 	RUN(early_break_then_walk_again);
 	RUN(leaving_the_loop_ends_the_walk);
+	RUN(pte_runs_equal_per_pte_steps);
 	return tap_done();
 }

@@ -106,6 +106,34 @@ static void c_post(struct pw_mm_walk *w)
 	C(w)->post++;
 }
 
+/*
+ * Every test of sections 1-4 runs twice: with pte_entry = c_pte through
+ * the library's PTE loop, and (inlined) with the same c_pte compiled into a
+ * PW_DEFINE_PTE_RUN() loop. The walker calls below go through via(), which
+ * swaps the one for the other.
+ */
+static bool inlined;
+static long swaps; /* walks given the inlined form (the second pass must make some) */
+PW_DEFINE_PTE_RUN(c_pte_run, c_pte)
+
+static const struct pw_walk_ops *via(const struct pw_walk_ops *o, struct pw_walk_ops *tmp)
+{
+	if (!inlined || o->pte_entry != c_pte)
+		return o;
+	swaps++;
+	*tmp = *o;
+	tmp->pte_entry = NULL;
+	tmp->pte_run = c_pte_run;
+	return tmp;
+}
+#define pw_walk_page_range(mm, s, e, o, p) \
+	(pw_walk_page_range)(mm, s, e, via(o, &(struct pw_walk_ops){ 0 }), p)
+#define pw_walk_page_range_novma(mm, s, e, o, r, p) \
+	(pw_walk_page_range_novma)(mm, s, e, via(o, &(struct pw_walk_ops){ 0 }), r, p)
+#define pw_walk_page_vma(v, o, p) (pw_walk_page_vma)(v, via(o, &(struct pw_walk_ops){ 0 }), p)
+#define pw_walk_page_range_vma(v, s, e, o, p) \
+	(pw_walk_page_range_vma)(v, s, e, via(o, &(struct pw_walk_ops){ 0 }), p)
+
 static const struct pw_walk_ops all_ops = {
 	.pgd_entry = c_pgd, .p4d_entry = c_p4d, .pud_entry = c_pud, .pmd_entry = c_pmd,
 	.pte_entry = c_pte, .pte_hole = c_hole,
@@ -572,6 +600,11 @@ TEST(vma_gap_tables_not_read)
 	env_fini(&e);
 }
 
+#undef pw_walk_page_range
+#undef pw_walk_page_range_novma
+#undef pw_walk_page_vma
+#undef pw_walk_page_range_vma
+
 /* ---- 5. pte_run: one call per PTE table, the same PTEs as pte_entry ---- */
 
 struct runs {
@@ -670,20 +703,25 @@ int main(void)
 {
 	alarm(60);
 	tap_start();
-	RUN(terminates_at_top_4level);
-	RUN(terminates_at_top_5level);
-	RUN(vma_walk_to_top);
-	RUN(action_continue_from_pgd_is_ignored);
-	RUN(action_continue_from_pmd_and_pud_skips_below);
-	RUN(action_again_recalls_until_state_changes);
-	RUN(post_vma_after_failed_walk_not_after_failed_pre);
-	RUN(test_walk_skip_and_abort);
-	RUN(pfnmap_skipped_by_range_walk_not_by_vma_walk);
-	RUN(huge_leaf_never_reaches_pte_entry_nor_split);
-	RUN(five_level_walk_and_hole_depths);
-	RUN(odd_upper_entries);
-	RUN(novma_walk_of_another_root);
-	RUN(vma_gap_tables_not_read);
+	for (int pass = 0; pass < 2; pass++) {
+		inlined = pass == 1;
+		tap_diag("pte_entry %s", inlined ? "inlined (PW_DEFINE_PTE_RUN)" : "called per PTE");
+		RUN(terminates_at_top_4level);
+		RUN(terminates_at_top_5level);
+		RUN(vma_walk_to_top);
+		RUN(action_continue_from_pgd_is_ignored);
+		RUN(action_continue_from_pmd_and_pud_skips_below);
+		RUN(action_again_recalls_until_state_changes);
+		RUN(post_vma_after_failed_walk_not_after_failed_pre);
+		RUN(test_walk_skip_and_abort);
+		RUN(pfnmap_skipped_by_range_walk_not_by_vma_walk);
+		RUN(huge_leaf_never_reaches_pte_entry_nor_split);
+		RUN(five_level_walk_and_hole_depths);
+		RUN(odd_upper_entries);
+		RUN(novma_walk_of_another_root);
+		RUN(vma_gap_tables_not_read);
+		tap_result(inlined ? swaps > 20 : swaps == 0, inlined ? "the inlined pass walked through PW_DEFINE_PTE_RUN" : "the first pass called pte_entry");
+	}
 	RUN(pte_run_sees_what_pte_entry_sees);
 	return tap_done();
 }

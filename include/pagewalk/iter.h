@@ -55,6 +55,13 @@ enum {
 	/* Foreign mms only: enter a table again each time an entry points at
 	 * it, as the MMU would (see "Aliases" below). Arena mms always do. */
 	PW_WALK_ALIASES = 1u << 3,
+	/* Report the PTEs of each PTE table as one PW_STEP_RUN step instead of
+	 * one step per PTE: @ptep is the first PTE of the run, [@start, @end)
+	 * the addresses it covers (pw_walk_run_len() PTEs, at most 512, none
+	 * and non-present ones included: the caller classifies them), with the
+	 * table's lock held for the step (arena mms). Entries above the PTE
+	 * level are reported as without the flag. */
+	PW_WALK_RUNS = 1u << 4,
 };
 
 /*
@@ -78,6 +85,7 @@ enum pw_step_type {
 	PW_STEP_LEAF = 0,  /* a present leaf: memory is mapped */
 	PW_STEP_TABLE = 1, /* a present entry pointing to a table (PW_WALK_TABLES) */
 	PW_STEP_HOLE = 2,  /* nothing mapped here; @reason says why (PW_WALK_HOLES) */
+	PW_STEP_RUN = 3,   /* consecutive PTEs of one PTE table (PW_WALK_RUNS) */
 };
 
 /** enum pw_hole_reason - why a range is a hole. */
@@ -128,8 +136,9 @@ struct pw__walk_private {
  * @start, @end: the range this step covers, clipped to the walk; @end 0
  *         means the top of the address space.
  * @entry: the entry's value (for a 4 KiB piece of a huge leaf, the PTE
- *         equivalent of that page: see pw_leaf_to_pte()).
- * @ptep: the entry in its table; NULL for the non-canonical gap. For PTEs of
+ *         equivalent of that page: see pw_leaf_to_pte()); 0 for a run.
+ * @ptep: the entry in its table (for a run, its first PTE); NULL for the
+ *        non-canonical gap. For PTEs of
  *        an arena mm it is valid while this step lasts: the PTE table lock
  *        is held from the first to the last step inside that table. Upper
  *        entries are protected by the mmap lock the caller holds.
@@ -199,6 +208,16 @@ void pw_walk_skip(struct pw_walk_state *st);
  * Context: drops the PTE table lock the walk holds, if any; never blocks.
  */
 void pw_walk_end(struct pw_walk_state *st);
+
+/**
+ * pw_walk_run_len() - the number of PTEs of a PW_STEP_RUN step:
+ * (@end - @start) / 4 KiB (wrap-safe at the top of the address space).
+ * Context: any. Return: 1..512 for a run step.
+ */
+static inline uint64_t pw_walk_run_len(const struct pw_walk_state *st)
+{
+	return (st->end - st->start) >> PW_PAGE_SHIFT;
+}
 
 /**
  * pw_walk_error() - 0, or the error that ended the walk: what pw_walk_begin()

@@ -196,6 +196,39 @@ int pw_walk_page_range_novma(struct pw_mm *mm, uint64_t start, uint64_t end,
 
 #define PW_ROOT_DEFAULT UINT64_MAX
 
+/**
+ * PW_DEFINE_PTE_RUN() - the inlined walker: define a pte_run callback
+ * @name whose loop calls @pte_fn, a pte_entry known at compile time, for
+ * each PTE of the run, so that the compiler inlines @pte_fn into the PTE
+ * loop instead of the walker calling it through a pointer per PTE.
+ * @name: the function to define (static).
+ * @pte_fn: a function (best static, or static inline) with pte_entry's
+ *          signature.
+ *
+ *	static inline int count(pw_pte_t *pte, uint64_t a, uint64_t n, struct pw_mm_walk *w)
+ *	{ ...; return 0; }
+ *	PW_DEFINE_PTE_RUN(count_run, count)
+ *	static const struct pw_walk_ops ops = { .pte_run = count_run, ... };
+ *
+ * Same semantics as `.pte_entry = pte_fn`: @pte_fn sees every PTE of every
+ * PTE table reached (none ones included) with [addr, addr + 4 KiB), in
+ * address order, under the same lock (the PTE table's, when the walk has a
+ * VMA); the first non-zero return ends the walk and is returned. Every
+ * walker taking a struct pw_walk_ops accepts it. The levels above the PTE
+ * level are still the library's (their callbacks run once per table, not
+ * per PTE).
+ */
+#define PW_DEFINE_PTE_RUN(name, pte_fn)                                                   \
+	static int name(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_walk *walk) \
+	{                                                                                 \
+		for (;; pte++) {                                                          \
+			int pw__err = pte_fn(pte, addr, addr + PW_PAGE_SIZE, walk);       \
+			if (pw__err || addr >= next - PW_PAGE_SIZE)                       \
+				return pw__err;                                           \
+			addr += PW_PAGE_SIZE;                                             \
+		}                                                                         \
+	}
+
 struct pw_file;
 
 /**

@@ -164,6 +164,22 @@ static int step(struct pw_walk_state *st)
 			p->err = -E2BIG;
 			return 0;
 		}
+		if (L == PW_LEVEL_PTE && (p->flags & PW_WALK_RUNS)) {
+			/* The rest of this PTE table's range, as one step. */
+			uint64_t lend = p->lend[L];
+
+			p->addr = lend;
+			if (unlikely(p->max_visits)) {
+				p->visits += ((lend - addr) >> PW_PAGE_SHIFT) - 1;
+				if (p->visits > p->max_visits) {
+					finish(p);
+					p->err = -E2BIG;
+					return 0;
+				}
+			}
+			return emit(st, PW_STEP_RUN, PW_HOLE_EMPTY, L, addr, lend, 0,
+				    p->tbl[L] + pw_index(L, addr));
+		}
 		if (L == PW_LEVEL_PTE && !holes && !p->max_visits) {
 			/* None PTEs are nothing to report: pass them in a tight loop. */
 			const uint64_t *t = p->tbl[L], lend = p->lend[L];
@@ -267,7 +283,8 @@ PW_API int pw_walk_begin_max(struct pw_walk_state *st, struct pw_mm *mm, uint64_
 	*st = (struct pw_walk_state){ ._private = { .mm = mm, .done = true } };
 	p = &st->_private;
 	if (!mm ||
-	    (flags & ~(PW_WALK_HOLES | PW_WALK_ALL_SIZES | PW_WALK_TABLES | PW_WALK_ALIASES)) ||
+	    (flags & ~(PW_WALK_HOLES | PW_WALK_ALL_SIZES | PW_WALK_TABLES | PW_WALK_ALIASES |
+		       PW_WALK_RUNS)) ||
 	    ((start | end) & ~PW_PAGE_MASK) || (end != 0 && start >= end))
 		return p->err = -EINVAL;
 	levels = mm->pt.cfg.levels;
