@@ -134,6 +134,19 @@ __attribute__((noinline)) static uint64_t loop_inline(struct pw_mm *mm, uint64_t
 	return sum;
 }
 
+/* The callback walker on two threads (the caller and one more), pte_entry as loop_walk's. */
+__attribute__((noinline)) static uint64_t loop_par2(struct pw_mm *mm, uint64_t s, uint64_t e)
+{
+	uint64_t sum[2][8] = { { 0 } }; /* one cache line each */
+	void *priv[2] = { sum[0], sum[1] };
+	int ret = pw_walk_page_range_parallel(mm, s, e, &sum_ops, priv, 2);
+
+	if (ret)
+		die("pw_walk_page_range_parallel", ret);
+	sink += sum[0][0] + sum[1][0];
+	return sum[0][0] + sum[1][0];
+}
+
 __attribute__((noinline)) static uint64_t loop_plain(uint64_t *const *tables, uint64_t n)
 {
 	uint64_t sum = 0;
@@ -176,7 +189,7 @@ static uint64_t **collect_pte_tables(struct pw_mm *mm, uint64_t s, uint64_t e, u
 static void bench_dense(uint64_t size, int reps)
 {
 	double t_iter[MAX_REPS], t_walk[MAX_REPS], t_novma[MAX_REPS], t_plain[MAX_REPS];
-	double t_runs[MAX_REPS], t_inl[MAX_REPS];
+	double t_runs[MAX_REPS], t_inl[MAX_REPS], t_par[MAX_REPS];
 	uint64_t npte = size >> PW_PAGE_SHIFT, addr, ntables, **tables;
 	struct pw_mm_stats ms;
 	struct pw_arena *a;
@@ -213,8 +226,9 @@ static void bench_dense(uint64_t size, int reps)
 		uint64_t s1 = loop_walk(mm, addr, addr + size), s2 = loop_novma(mm, addr, addr + size);
 		uint64_t s3 = loop_plain(tables, ntables);
 		uint64_t s4 = loop_runs(mm, addr, addr + size), s5 = loop_inline(mm, addr, addr + size);
+		uint64_t s6 = loop_par2(mm, addr, addr + size);
 
-		if (n != npte || s1 != s2 || s2 != s3 || s3 != s4 || s4 != s5) {
+		if (n != npte || s1 != s2 || s2 != s3 || s3 != s4 || s4 != s5 || s5 != s6) {
 			fprintf(stderr, "bench_walk: loops disagree\n");
 			exit(1);
 		}
@@ -238,12 +252,15 @@ static void bench_dense(uint64_t size, int reps)
 		t0 = now_ns();
 		loop_inline(mm, addr, addr + size);
 		t_inl[r] = (now_ns() - t0) / (double)npte;
+		t0 = now_ns();
+		loop_par2(mm, addr, addr + size);
+		t_par[r] = (now_ns() - t0) / (double)npte;
 	}
 	pw_mmap_read_unlock(mm);
 
 	double mi = median(t_iter, reps), mw = median(t_walk, reps);
 	double mn = median(t_novma, reps), mp = median(t_plain, reps);
-	double mr = median(t_runs, reps), ml = median(t_inl, reps);
+	double mr = median(t_runs, reps), ml = median(t_inl, reps), mpar = median(t_par, reps);
 
 	printf("## dense: %llu MiB of 4 KiB pages, %llu PTEs in %llu PTE tables (%llu MiB), %llu table frames in all\n",
 	       (unsigned long long)(size >> 20), (unsigned long long)npte,
@@ -263,13 +280,17 @@ static void bench_dense(uint64_t size, int reps)
 	qsort(t_plain, (size_t)reps, sizeof(double), cmp_double);
 	qsort(t_runs, (size_t)reps, sizeof(double), cmp_double);
 	qsort(t_inl, (size_t)reps, sizeof(double), cmp_double);
+	qsort(t_par, (size_t)reps, sizeof(double), cmp_double);
 	ROW("iterator (pw_for_each_entry, flags 0)", t_iter, mi, mi <= 1.5 * mp ? "<= 1.5x: met" : "<= 1.5x: MISSED");
 	ROW("callback (pw_walk_page_range, pte_entry)", t_walk, mw, mw <= 3 * mp ? "<= 3x: met" : "<= 3x: MISSED");
 	ROW("callback (pw_walk_page_range_novma)", t_novma, mn, mn <= 3 * mp ? "<= 3x: met" : "<= 3x: MISSED");
 	ROW("iterator, PTE runs (PW_WALK_RUNS)", t_runs, mr, mr <= 1.1 * mp ? "<= 1.1x: met" : "<= 1.1x: MISSED");
 	ROW("callback, inlined (PW_DEFINE_PTE_RUN)", t_inl, ml, ml <= 2 * mp ? "<= 2x: met" : "<= 2x: MISSED");
+	ROW("callback, 2 threads (pw_walk_page_range_parallel)", t_par, mpar, "see below");
 	ROW("plain read of the PTE tables", t_plain, mp, "floor");
 #undef ROW
+	printf("\nparallel: 1 thread / 2 threads (callback walker, medians) = %.2fx (target >= 1.8x: %s)\n",
+	       mw / mpar, mw / mpar >= 1.8 ? "met" : "MISSED");
 	printf("\n");
 
 	free(tables);

@@ -153,6 +153,43 @@ struct pw_mm_walk {
 int pw_walk_page_range(struct pw_mm *mm, uint64_t start, uint64_t end,
 		       const struct pw_walk_ops *ops, void *private);
 
+/** Most threads pw_walk_page_range_parallel() takes. */
+#define PW_WALK_MAX_THREADS 64
+
+/**
+ * pw_walk_page_range_parallel() - pw_walk_page_range() on @nr_threads
+ * threads: the calling thread and @nr_threads - 1 it starts and joins.
+ * @mm, @start, @end, @ops: as pw_walk_page_range().
+ * @privates: walk->private for each thread's callbacks (@privates[t] for
+ *            thread t, the caller being 0); NULL: all NULL.
+ * @nr_threads: 1 .. PW_WALK_MAX_THREADS.
+ *
+ * The range is cut into pieces at table boundaries (whole PTE tables up to
+ * whole PMD tables, about eight pieces per thread), handed out to the
+ * threads one at a time. Each piece is walked exactly as pw_walk_page_range()
+ * walks it: its VMAs in order, the same callbacks under the same PTE table
+ * locks, so no two threads are ever in one PTE table. Differences, because
+ * pieces run concurrently: callbacks of different pieces run at the same
+ * time on different threads (each thread's with its own private) and in no
+ * order between pieces; a VMA cut by piece boundaries gets test_walk,
+ * pre_vma and post_vma once per piece; a gap between VMAs may be reported
+ * as several -1 holes. A callback that stops the walk (non-zero) stops the
+ * pieces after its own; pieces before it finish.
+ *
+ * Context: caller holds @mm's mmap lock for read (or write) across the
+ * call; the worker threads rely on that hold and own no lock themselves,
+ * so callbacks must not call functions that assert the mmap lock (e.g.
+ * pw_find_vma()); walk->vma is valid. PTE table locks as in
+ * pw_walk_page_range().
+ * Return: 0; the value returned by the callback that stopped the lowest
+ * piece to stop; -EINVAL (as pw_walk_page_range(), or @nr_threads out of
+ * range); -ERANGE. A thread that cannot be started leaves its share to the
+ * others (the walk still covers the whole range).
+ */
+int pw_walk_page_range_parallel(struct pw_mm *mm, uint64_t start, uint64_t end,
+				const struct pw_walk_ops *ops, void *const privates[],
+				unsigned nr_threads);
+
 /**
  * pw_walk_page_vma() - walk the whole of @vma (test_walk is not called).
  * Context: as pw_walk_page_range().

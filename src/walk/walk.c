@@ -278,21 +278,22 @@ static int walk_test(struct pw_mm_walk *walk, uint64_t start, uint64_t end)
 	return 0;
 }
 
-PW_API int pw_walk_page_range(struct pw_mm *mm, uint64_t start, uint64_t end,
-			      const struct pw_walk_ops *ops, void *private)
+/*
+ * The VMAs of [start, end) and the gaps between them. The arguments are
+ * checked; the mmap lock is held by the caller, or by the caller of a
+ * parallel walk on whose behalf this thread works (hence no lock asserts
+ * and no pw_find_vma() here).
+ */
+static int walk_range(struct pw_mm *mm, uint64_t start, uint64_t end, const struct pw_walk_ops *ops,
+		      void *private)
 {
 	struct pw_mm_walk walk = { .ops = ops, .mm = mm, .private = private };
-	struct pw_vma *vma;
+	size_t i = pw_vma_index(mm, start);
+	struct pw_vma *vma = i < mm->nr_vmas ? mm->vmas[i] : NULL;
 	uint64_t next;
 	int err;
 
-	err = check_args(mm, start, end, ops);
-	if (err)
-		return err;
-	if (!mm->pt.arena)
-		return -EINVAL;
 	walk.root_pfn = mm->pt.root_pfn;
-	vma = pw_find_vma(mm, start);
 	do {
 		if (!vma || start < vma->vm_start) {
 			walk.vma = NULL;
@@ -301,7 +302,7 @@ PW_API int pw_walk_page_range(struct pw_mm *mm, uint64_t start, uint64_t end,
 		} else {
 			walk.vma = vma;
 			next = (end != 0 && end < vma->vm_end) ? end : vma->vm_end;
-			vma = pw_vma_next(mm, vma);
+			vma = ++i < mm->nr_vmas ? mm->vmas[i] : NULL;
 			err = walk_test(&walk, start, next);
 			if (err > 0) {
 				err = 0; /* skip this VMA */
@@ -315,6 +316,121 @@ PW_API int pw_walk_page_range(struct pw_mm *mm, uint64_t start, uint64_t end,
 			break;
 	} while (start = next, start != end);
 	return err;
+}
+
+PW_API int pw_walk_page_range(struct pw_mm *mm, uint64_t start, uint64_t end,
+			      const struct pw_walk_ops *ops, void *private)
+{
+	int err = check_args(mm, start, end, ops);
+
+	if (err)
+		return err;
+	if (!mm->pt.arena)
+		return -EINVAL;
+	return walk_range(mm, start, end, ops, private);
+}
+
+/* ---- the parallel walk --------------------------------------------------- */
+
+struct par_walk {
+	struct pw_mm *mm;
+	const struct pw_walk_ops *ops;
+	uint64_t start, end;	/* the walk (end 0 = top) */
+	uint64_t base, piece;	/* pieces: [base + k * piece, + piece), clipped */
+	uint64_t nr_pieces;
+	uint64_t next;		/* atomic: the next piece to hand out */
+	pthread_mutex_t lock;	/* guards the two below */
+	uint64_t stop_piece;	/* lowest piece that stopped the walk (nr_pieces: none) */
+	int stop_ret;		/* and what it returned */
+};
+
+struct par_worker {
+	struct par_walk *pw;
+	void *private;
+	pthread_t thread;
+	bool started;
+};
+
+static void par_run(struct par_walk *pw, void *private)
+{
+	for (;;) {
+		uint64_t k = __atomic_fetch_add(&pw->next, 1, __ATOMIC_RELAXED), s, e;
+		int ret;
+
+		if (k >= pw->nr_pieces)
+			return;
+		pthread_mutex_lock(&pw->lock);
+		ret = k > pw->stop_piece; /* a lower piece stopped the walk: nothing after it counts */
+		pthread_mutex_unlock(&pw->lock);
+		if (ret)
+			return;
+		s = pw->base + k * pw->piece;
+		e = s + pw->piece;
+		if (k == 0)
+			s = pw->start;
+		if (k == pw->nr_pieces - 1)
+			e = pw->end;
+		ret = walk_range(pw->mm, s, e, pw->ops, private);
+		if (ret) {
+			pthread_mutex_lock(&pw->lock);
+			if (k < pw->stop_piece) {
+				pw->stop_piece = k;
+				pw->stop_ret = ret;
+			}
+			pthread_mutex_unlock(&pw->lock);
+		}
+	}
+}
+
+static void *par_thread(void *arg)
+{
+	struct par_worker *w = arg;
+
+	par_run(w->pw, w->private);
+	return NULL;
+}
+
+PW_API int pw_walk_page_range_parallel(struct pw_mm *mm, uint64_t start, uint64_t end,
+				       const struct pw_walk_ops *ops, void *const privates[],
+				       unsigned nr_threads)
+{
+	struct par_worker workers[PW_WALK_MAX_THREADS];
+	struct par_walk pw = { .mm = mm, .ops = ops, .start = start, .end = end };
+	uint64_t last, piece = PW_PMD_SIZE;
+	int err;
+
+	if (!nr_threads || nr_threads > PW_WALK_MAX_THREADS)
+		return -EINVAL;
+	err = check_args(mm, start, end, ops);
+	if (err)
+		return err;
+	if (!mm->pt.arena)
+		return -EINVAL;
+	/*
+	 * Pieces are whole tables: a power of two from one PTE table's span
+	 * (2 MiB) to one PMD table's (1 GiB), about eight per thread, so that
+	 * no two threads share a PTE table and the last ones balance the load.
+	 */
+	last = end - 1; /* wrap-safe: end 0 is the top */
+	while (piece < PW_PUD_SIZE && (last - start) / (2 * piece) >= 8ULL * nr_threads)
+		piece *= 2;
+	pw.piece = piece;
+	pw.base = start & ~(piece - 1);
+	pw.nr_pieces = (last - pw.base) / piece + 1;
+	pw.stop_piece = pw.nr_pieces;
+	pthread_mutex_init(&pw.lock, NULL);
+	for (unsigned t = 0; t < nr_threads; t++) {
+		workers[t] = (struct par_worker){ .pw = &pw, .private = privates ? privates[t] : NULL };
+		/* Thread 0 is the caller; a thread that cannot start leaves its share to the others. */
+		if (t > 0)
+			workers[t].started = !pthread_create(&workers[t].thread, NULL, par_thread, &workers[t]);
+	}
+	par_run(&pw, workers[0].private);
+	for (unsigned t = 1; t < nr_threads; t++)
+		if (workers[t].started)
+			pthread_join(workers[t].thread, NULL);
+	pthread_mutex_destroy(&pw.lock);
+	return pw.stop_piece < pw.nr_pieces ? pw.stop_ret : 0;
 }
 
 PW_API int pw_walk_page_range_vma(struct pw_vma *vma, uint64_t start, uint64_t end,
