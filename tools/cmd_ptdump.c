@@ -2,7 +2,8 @@
 /*
  * cmd_ptdump.c - `pagewalk ptdump --image FILE`: dump the page tables held
  * in a memory image, in Linux's ptdump format, JSON, or QEMU's `info mem`
- * / `info tlb` text. Also the image options shared with `pagewalk translate`.
+ * / `info tlb` text; and `pagewalk kernel-bases`, the KASLR bases found in
+ * the image's tables.
  */
 #define _GNU_SOURCE /* fopencookie */
 #include <errno.h>
@@ -10,166 +11,44 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <pagewalk/image.h>
 #include <pagewalk/ptdump.h>
 #include <pagewalk/qemu.h>
 
 #include "commands.h"
+#include "image_args.h"
 
-/* A walk reading more entries than this is taken for a hostile image. */
-#define DEFAULT_MAX_ENTRIES (1ULL << 31)
-
-static int parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-
-	errno = 0;
-	*v = strtoull(s, &end, 0);
-	return (errno || !*s || *end) ? -EINVAL : 0;
-}
-
-int image_opt(struct image_args *a, int argc, char **argv, int *i)
-{
-	const char *o = argv[*i];
-	uint64_t v;
-
-	if (*i + 1 >= argc)
-		return 0;
-	if (!strcmp(o, "--image"))
-		a->path = argv[++*i];
-	else if (!strcmp(o, "--cr3") && !parse_u64(argv[*i + 1], &a->cr3))
-		a->have_cr3 = true, ++*i;
-	else if (!strcmp(o, "--levels") && !parse_u64(argv[*i + 1], &v) && (v == 4 || v == 5))
-		a->levels = (int)v, ++*i;
-	else if (!strcmp(o, "--maxphyaddr") && !parse_u64(argv[*i + 1], &v) && v >= 36 && v <= 52)
-		a->maxphyaddr = (int)v, ++*i;
-	else if (!strcmp(o, "--nxe") && !parse_u64(argv[*i + 1], &v) && v <= 1)
-		a->nxe = (int)v, ++*i;
-	else if (!strcmp(o, "--cpu") && !parse_u64(argv[*i + 1], &v) && v < 4096)
-		a->cpu = (unsigned)v, ++*i;
-	else if (!strcmp(o, "--max-entries") && !parse_u64(argv[*i + 1], &v))
-		a->max_entries = v, a->have_max = true, ++*i;
-	else
-		return 0;
-	return 1;
-}
-
-const char image_usage[] =
-	"  --image FILE        raw image or ELF core (QEMU dump-guest-memory), plain or zstd\n"
-	"  --cr3 ADDR          root table (default: CR3 from the QEMU note; low 12 bits ignored)\n"
-	"  --levels 4|5        paging levels (default: CR4.LA57 from the note, else 4)\n"
-	"  --maxphyaddr N      physical address width for the reserved-bit checks (default 52)\n"
-	"  --nxe 0|1           EFER.NXE (not in QEMU's note; default 1)\n"
-	"  --cpu N             which vCPU's registers to use (default 0)\n"
-	"  --max-entries N     stop a walk after reading N entries (default 2^31)\n";
-
-int image_mm_open(struct image_args *a, struct pw_image **img, struct pw_mm **mm)
-{
-	struct pw_paging cfg = PW_PAGING_DEFAULT;
-	struct pw_image_info info;
-	uint64_t root = 0;
-	int err;
-
-	if (!a->path) {
-		fprintf(stderr, "pagewalk: --image FILE is required\n");
-		return -EINVAL;
-	}
-	err = pw_image_open(a->path, 0, img);
-	if (err) {
-		fprintf(stderr, "pagewalk: %s: %s\n", a->path,
-			err == -EBADMSG ? "not a valid ELF core or zstd stream" : strerror(-err));
-		return err;
-	}
-	pw_image_info(*img, &info);
-	if (info.truncated)
-		fprintf(stderr, "pagewalk: %s: warning: truncated, segments cut at the end of the file\n",
-			a->path);
-	cfg.maxphyaddr = 52;
-	err = pw_image_paging(*img, a->cpu, &cfg, &root);
-	if (err && !a->have_cr3) {
-		fprintf(stderr, "pagewalk: %s: %s; give --cr3\n", a->path,
-			err == -ENOENT ? "no CPU state (QEMU note) in the image" :
-					 "the CPU is not in 64-bit paging mode");
-		pw_image_close(*img);
-		return err;
-	}
-	if (a->have_cr3)
-		root = (a->cr3 & 0x000ffffffffff000ULL) >> 12;
-	if (a->levels)
-		cfg.levels = (uint8_t)a->levels;
-	if (a->maxphyaddr)
-		cfg.maxphyaddr = (uint8_t)a->maxphyaddr;
-	if (a->nxe >= 0)
-		cfg.nxe = a->nxe;
-	if (!a->have_max)
-		a->max_entries = DEFAULT_MAX_ENTRIES;
-	err = pw_mm_create_foreign(pw_image_phys(*img), &cfg, root, mm);
-	if (err) {
-		fprintf(stderr, "pagewalk: cannot create the address space: %s\n", strerror(-err));
-		pw_image_close(*img);
-	}
-	return err;
-}
-
-/* ---- progress: a stdout wrapper that reports on a terminal stderr ---- */
-
-struct progress {
-	FILE *out;
-	uint64_t lines, bytes;
-	struct timespec t0, last;
-	bool shown;
+/* stdout, wrapped to count lines for the progress line. */
+struct counted {
+	uint64_t lines;
 };
 
-static double since(const struct timespec *a, const struct timespec *b)
+static ssize_t counted_write(void *c, const char *buf, size_t n)
 {
-	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
-}
-
-static ssize_t progress_write(void *c, const char *buf, size_t n)
-{
-	struct progress *p = c;
-	size_t w = fwrite(buf, 1, n, p->out);
+	struct counted *p = c;
+	size_t w = fwrite(buf, 1, n, stdout);
 
 	for (size_t i = 0; i < n; i++)
-		p->lines += buf[i] == '\n';
-	p->bytes += n;
-	if ((p->bytes & ~0xffffULL) != ((p->bytes - n) & ~0xffffULL)) {
-		struct timespec now;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (since(&p->t0, &now) > 1.0 && since(&p->last, &now) > 0.25) {
-			fprintf(stderr, "\rpagewalk: %" PRIu64 " lines, %.1f s", p->lines,
-				since(&p->t0, &now));
-			p->last = now;
-			p->shown = true;
-		}
-	}
+		if (buf[i] == '\n')
+			progress_line(++p->lines);
 	return w == n ? (ssize_t)n : -1;
 }
 
-static int progress_close(void *c)
+static int counted_close(void *c)
 {
-	struct progress *p = c;
-
-	if (p->shown)
-		fprintf(stderr, "\rpagewalk: %" PRIu64 " lines, done\n", p->lines);
-	return fflush(p->out);
+	return fflush(stdout);
 }
 
-/* stdout, wrapped for progress when stderr is a terminal. */
-static FILE *progress_open(struct progress *p)
+static FILE *out_open(struct counted *c)
 {
-	cookie_io_functions_t io = { .write = progress_write, .close = progress_close };
+	cookie_io_functions_t io = { .write = counted_write, .close = counted_close };
 	FILE *f;
 
-	if (!isatty(STDERR_FILENO))
+	if (!progress_on())
 		return stdout;
-	*p = (struct progress){ .out = stdout };
-	clock_gettime(CLOCK_MONOTONIC, &p->t0);
-	f = fopencookie(p, "w", io);
+	*c = (struct counted){ 0 };
+	f = fopencookie(c, "w", io);
 	return f ? f : stdout;
 }
 
@@ -178,51 +57,161 @@ static void usage(FILE *f)
 	fprintf(f, "usage: pagewalk ptdump --image FILE [--format FMT] [OPTIONS]\n\n"
 		   "Dump the page tables of a memory image from its root table (CR3).\n\n"
 		   "  --format linux      Linux's x86 ptdump (default), with Linux 6.1's x86-64\n"
-		   "                      address markers (no-KASLR layout; --plain-markers: only\n"
-		   "                      User Space / Kernel Space)\n"
-		   "  --format json       one JSON object per range\n"
+		   "                      address markers; the direct map, vmalloc and vmemmap\n"
+		   "                      markers at the KASLR bases found in the tables\n"
+		   "                      (--plain-markers: only User Space / Kernel Space)\n"
+		   "  --format json       one JSON object per range: start, end, size, level, raw\n"
+		   "                      entry, phys, own bits, effective eff_rw/eff_user/eff_nx,\n"
+		   "                      hole reason, same_as for aliases\n"
 		   "  --format qemu-info-mem, --format qemu-info-tlb\n"
 		   "                      QEMU 7.2's `info mem` / `info tlb`, byte for byte\n"
 		   "                      (its lossy choices included: see include/pagewalk/qemu.h)\n"
-		   "%s", image_usage);
+		   "  --aliases follow    walk a table each time an entry points at it, as the MMU,\n"
+		   "                      Linux and QEMU do (default; bounded by --max-entries)\n"
+		   "  --aliases once      linux and json: print each table's subtree once; later\n"
+		   "                      references are lines \"[same as the subtree at 0x...]\"\n"
+		   "  --kernel-bases A,B,C  page_offset_base, vmalloc_base, vmemmap_base (ADDRs) for\n"
+		   "                      the markers instead of finding them\n"
+		   "  --verbose           say which kernel bases were found and how (stderr)\n"
+		   "Broken entries (reserved bits set, a table outside the image) are holes: in\n"
+		   "linux format a blank range at the entry's level followed by \"[reserved]\" or\n"
+		   "\"[no-frame]\"; one warning on stderr counts them.\n\n"
+		   "%s\n%s", image_usage, exit_status_help);
+}
+
+static int parse_bases(const char *s, struct pw_kernel_bases *b, const char **why)
+{
+	uint64_t v[3];
+	char buf[256], *p = buf;
+
+	if (strlen(s) >= sizeof(buf)) {
+		*why = "too long";
+		return -1;
+	}
+	strcpy(buf, s);
+	for (int k = 0; k < 3; k++) {
+		char *c = strchr(p, ',');
+
+		if ((k < 2 && !c) || (k == 2 && c)) {
+			*why = "needs exactly three addresses A,B,C";
+			return -1;
+		}
+		if (c)
+			*c = 0;
+		if (parse_addr(p, &v[k], why))
+			return -1;
+		p = c + 1;
+	}
+	if (!(v[0] < v[1] && v[1] < v[2])) {
+		*why = "the bases must increase (direct map < vmalloc < vmemmap)";
+		return -1;
+	}
+	*b = (struct pw_kernel_bases){ .page_offset = v[0], .vmalloc = v[1], .vmemmap = v[2] };
+	return 0;
+}
+
+static void print_bases(FILE *f, const char *cmd, const struct pw_kernel_bases *b)
+{
+	fprintf(f, "pagewalk %s: page_offset_base 0x%016" PRIx64 " (%s", cmd, b->page_offset,
+		b->found & PW_KBASE_PAGE_OFFSET ? "found: a linear map of " : "not found: the default");
+	if (b->found & PW_KBASE_PAGE_OFFSET)
+		fprintf(f, "%" PRIu64 " MiB from physical 0)", b->direct_map_bytes >> 20);
+	else
+		fputc(')', f);
+	fprintf(f, ", vmalloc_base 0x%016" PRIx64 " (%s), vmemmap_base 0x%016" PRIx64 " (%s",
+		b->vmalloc, b->found & PW_KBASE_VMALLOC ? "found: the first mapping past the direct map" :
+							  "not found: the default",
+		b->vmemmap, b->found & PW_KBASE_VMEMMAP ? "found: the first mapping past the vmalloc area"
+							: "not found: the default");
+	if ((b->found & PW_KBASE_VMEMMAP) && b->direct_map_bytes)
+		fprintf(f, ", %" PRIu64 " MiB mapped, %.0f bytes per 4 KiB of the direct map",
+			b->vmemmap_bytes >> 20,
+			(double)b->vmemmap_bytes / (double)(b->direct_map_bytes >> 12));
+	fprintf(f, ")\n");
 }
 
 int cmd_ptdump(int argc, char **argv)
 {
 	struct image_args a = { .nxe = -1 };
-	const char *fmt = "linux";
-	bool plain = false;
+	const char *fmt = "linux", *aliases = "follow", *why;
+	bool plain = false, verbose = false, have_bases = false;
+	struct pw_kernel_bases bases;
+	struct pw_ptdump_marker mbuf[PW_PTDUMP_X86_MARKERS];
+	struct pw_ptdump_summary sum = { 0 };
 	struct pw_image *img;
 	struct pw_mm *mm;
-	struct progress prog;
+	struct survey sv;
+	struct counted cnt;
+	bool qemu;
 	FILE *out;
-	int err;
+	int err, rc;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
 		}
-		if (image_opt(&a, argc, argv, &i))
+		rc = image_opt("ptdump", &a, argc, argv, &i);
+		if (rc < 0)
+			return EXIT_USAGE;
+		if (rc)
 			continue;
-		if (!strcmp(argv[i], "--format") && i + 1 < argc) {
-			fmt = argv[++i];
+		if (!strcmp(argv[i], "--format") || !strcmp(argv[i], "--aliases") ||
+		    !strcmp(argv[i], "--kernel-bases")) {
+			if (i + 1 >= argc)
+				return usage_error("ptdump", usage, "%s needs a value", argv[i]);
+			if (!strcmp(argv[i], "--format"))
+				fmt = argv[++i];
+			else if (!strcmp(argv[i], "--aliases"))
+				aliases = argv[++i];
+			else if (parse_bases(argv[++i], &bases, &why))
+				return usage_error("ptdump", NULL, "--kernel-bases '%s': %s", argv[i], why);
+			else
+				have_bases = true;
 		} else if (!strcmp(argv[i], "--plain-markers")) {
 			plain = true;
+		} else if (!strcmp(argv[i], "--verbose")) {
+			verbose = true;
 		} else {
-			fprintf(stderr, "pagewalk ptdump: bad argument '%s'\n\n", argv[i]);
-			usage(stderr);
-			return 2;
+			return usage_error("ptdump", usage, "unknown argument '%s'", argv[i]);
 		}
 	}
 	if (strcmp(fmt, "linux") && strcmp(fmt, "json") && strcmp(fmt, "qemu-info-mem") &&
-	    strcmp(fmt, "qemu-info-tlb")) {
-		fprintf(stderr, "pagewalk ptdump: unknown format '%s'\n", fmt);
-		return 2;
+	    strcmp(fmt, "qemu-info-tlb"))
+		return usage_error("ptdump", NULL,
+				   "unknown format '%s' (linux, json, qemu-info-mem, qemu-info-tlb)", fmt);
+	qemu = !strncmp(fmt, "qemu", 4);
+	if (strcmp(aliases, "follow") && strcmp(aliases, "once"))
+		return usage_error("ptdump", NULL, "--aliases '%s': must be follow or once", aliases);
+	if (qemu && !strcmp(aliases, "once"))
+		return usage_error("ptdump", NULL,
+				   "--aliases once: the QEMU formats follow every alias, as QEMU does");
+	rc = image_mm_open("ptdump", &a, &img, &mm);
+	if (rc)
+		return rc;
+	err = survey(mm, &sv);
+	if (err) {
+		fprintf(stderr, "pagewalk ptdump: %s\n", strerror(-err));
+		rc = EXIT_IMAGE;
+		goto done;
 	}
-	if (image_mm_open(&a, &img, &mm))
-		return 1;
-	out = progress_open(&prog);
+	if (!a.have_max) {
+		struct pw_image_info info;
+
+		pw_image_info(img, &info);
+		a.max_entries = default_limit(&sv, info.bytes);
+	}
+	if (!qemu && !plain && !have_bases) {
+		err = pw_ptdump_find_kernel_bases(mm, &bases);
+		if (err) {
+			fprintf(stderr, "pagewalk ptdump: %s\n", strerror(-err));
+			rc = EXIT_IMAGE;
+			goto done;
+		}
+		if (verbose)
+			print_bases(stderr, "ptdump", &bases);
+	}
+	out = out_open(&cnt);
 	if (!strcmp(fmt, "qemu-info-tlb")) {
 		err = pw_qemu_info_tlb(mm, out, a.max_entries, NULL);
 	} else if (!strcmp(fmt, "qemu-info-mem")) {
@@ -230,23 +219,92 @@ int cmd_ptdump(int argc, char **argv)
 	} else {
 		struct pw_ptdump_opts o = {
 			.format = strcmp(fmt, "json") ? PW_PTDUMP_LINUX : PW_PTDUMP_JSON,
-			.follow_aliases = true,
+			.follow_aliases = !strcmp(aliases, "follow"),
+			.show_aliases = !strcmp(aliases, "once"),
 			.max_entries = a.max_entries,
 		};
 
 		if (!plain)
-			o.markers = pw_ptdump_x86_markers(pw_mm_paging(mm)->levels);
-		err = pw_ptdump(mm, out, &o, NULL);
+			o.markers = pw_ptdump_x86_markers_at(pw_mm_paging(mm)->levels, &bases, mbuf);
+		err = pw_ptdump(mm, out, &o, &sum);
 	}
 	if (out != stdout && fclose(out) && !err)
 		err = -EIO;
-	if (err == -E2BIG)
-		fprintf(stderr, "pagewalk ptdump: stopped after %" PRIu64
-				" entries (--max-entries): tables alias each other too much\n",
-			a.max_entries);
-	else if (err)
-		fprintf(stderr, "pagewalk ptdump: %s\n", strerror(-err));
+	progress_done();
+	print_broken("ptdump", &sv);
+	rc = EXIT_OK;
+	if (err == -E2BIG) {
+		print_limit_hit("ptdump", &a, &sv, pw_mm_paging(mm)->levels);
+		rc = EXIT_LIMIT;
+	} else if (err) {
+		fprintf(stderr, "pagewalk ptdump: %s\n", err == -EIO ? "write error" : strerror(-err));
+		rc = EXIT_NOT_FOUND;
+	} else if (a.truncated) {
+		rc = EXIT_IMAGE;
+	} else if (a.strict && (sv.reserved || sv.no_frame)) {
+		rc = EXIT_BROKEN;
+	}
+done:
 	pw_mm_destroy(mm);
 	pw_image_close(img);
-	return err ? 1 : 0;
+	return rc;
+}
+
+static void kb_usage(FILE *f)
+{
+	fprintf(f, "usage: pagewalk kernel-bases --image FILE [--json] [OPTIONS]\n\n"
+		   "Find a Linux x86-64 kernel's page_offset_base (direct map), vmalloc_base and\n"
+		   "vmemmap_base from the image's page tables, and say how each was found.\n"
+		   "Exits 1 if the direct map is not found.\n\n%s\n%s",
+		image_usage, exit_status_help);
+}
+
+int cmd_kernel_bases(int argc, char **argv)
+{
+	struct image_args a = { .nxe = -1 };
+	struct pw_kernel_bases b;
+	struct pw_image *img;
+	struct pw_mm *mm;
+	bool json = false;
+	int err, rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			kb_usage(stdout);
+			return 0;
+		}
+		rc = image_opt("kernel-bases", &a, argc, argv, &i);
+		if (rc < 0)
+			return EXIT_USAGE;
+		if (rc)
+			continue;
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else
+			return usage_error("kernel-bases", kb_usage, "unknown argument '%s'", argv[i]);
+	}
+	rc = image_mm_open("kernel-bases", &a, &img, &mm);
+	if (rc)
+		return rc;
+	err = pw_ptdump_find_kernel_bases(mm, &b);
+	if (err) {
+		fprintf(stderr, "pagewalk kernel-bases: %s\n", strerror(-err));
+		rc = EXIT_IMAGE;
+	} else if (json) {
+#define F(bit) (b.found & (bit) ? "true" : "false")
+		printf("{\"page_offset_base\":\"0x%016" PRIx64 "\",\"page_offset_found\":%s,"
+		       "\"vmalloc_base\":\"0x%016" PRIx64 "\",\"vmalloc_found\":%s,"
+		       "\"vmemmap_base\":\"0x%016" PRIx64 "\",\"vmemmap_found\":%s,"
+		       "\"direct_map_bytes\":%" PRIu64 ",\"vmemmap_bytes\":%" PRIu64 "}\n",
+		       b.page_offset, F(PW_KBASE_PAGE_OFFSET), b.vmalloc, F(PW_KBASE_VMALLOC), b.vmemmap,
+		       F(PW_KBASE_VMEMMAP), b.direct_map_bytes, b.vmemmap_bytes);
+#undef F
+		rc = b.found & PW_KBASE_PAGE_OFFSET ? EXIT_OK : EXIT_NOT_FOUND;
+	} else {
+		print_bases(stdout, "kernel-bases", &b);
+		rc = b.found & PW_KBASE_PAGE_OFFSET ? EXIT_OK : EXIT_NOT_FOUND;
+	}
+	pw_mm_destroy(mm);
+	pw_image_close(img);
+	return rc;
 }

@@ -12,6 +12,7 @@
 
 #include <pagewalk/image.h>
 #include <pagewalk/mm.h>
+#include <pagewalk/ptdump.h>
 
 #include "commands.h"
 
@@ -19,12 +20,17 @@ static const char *const size_name[] = { "4K", "2M", "1G" };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: pagewalk translate --image FILE [OPTIONS] VA...\n\n"
-		   "Translate each virtual address through the image's page tables. Prints\n"
+	fprintf(f, "usage: pagewalk translate --image FILE [--json] [OPTIONS] VA...\n\n"
+		   "Translate each virtual address (hex, with or without 0x; d:DIGITS for decimal)\n"
+		   "through the image's page tables. Prints\n"
 		   "  VA -> gpa: 0xPA (SIZE PERMS)      PERMS: u/-, r, w/-, x/- (effective)\n"
-		   "  VA -> Unmapped (REASON)\n"
-		   "and exits 1 if any address is not mapped.\n\n%s",
-		image_usage);
+		   "  VA -> Unmapped (not present at LEVEL, entry 0xE)   LEVEL: pgd p4d pud pmd pte\n"
+		   "  VA -> Unmapped (non-canonical)\n"
+		   "  VA -> Unmapped (broken entry: reserved bit or table outside the image)\n"
+		   "or with --json one object per address: {\"va\",\"mapped\",\"phys\",\"size\",\n"
+		   "\"level\",\"entry\",\"user\",\"rw\",\"nx\"} or {\"va\",\"mapped\":false,\"reason\",...}.\n\n"
+		   "%s\n%s",
+		image_usage, exit_status_help);
 }
 
 int cmd_translate(int argc, char **argv)
@@ -32,61 +38,104 @@ int cmd_translate(int argc, char **argv)
 	struct image_args a = { .nxe = -1 };
 	struct pw_image *img;
 	struct pw_mm *mm;
-	int first = 0, unmapped = 0;
+	uint64_t *vas;
+	int first = 0, rc, levels;
+	bool json = false, unmapped = false;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
 		}
-		if (image_opt(&a, argc, argv, &i))
+		rc = image_opt("translate", &a, argc, argv, &i);
+		if (rc < 0)
+			return EXIT_USAGE;
+		if (rc)
 			continue;
-		if (argv[i][0] == '-' && argv[i][1] == '-') {
-			fprintf(stderr, "pagewalk translate: bad argument '%s'\n\n", argv[i]);
-			usage(stderr);
-			return 2;
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+			continue;
 		}
+		if (!strcmp(argv[i], "--")) {
+			first = i + 1 < argc ? i + 1 : 0;
+			break;
+		}
+		if (argv[i][0] == '-' && argv[i][1] == '-')
+			return usage_error("translate", usage, "unknown argument '%s'", argv[i]);
 		first = i;
 		break;
 	}
-	if (!first) {
-		usage(stderr);
-		return 2;
+	if (!first)
+		return usage_error("translate", usage, "no address given");
+	vas = calloc((size_t)(argc - first), sizeof(*vas));
+	if (!vas)
+		return EXIT_IMAGE;
+	for (int i = first; i < argc; i++) {
+		const char *why;
+
+		if (parse_addr(argv[i], &vas[i - first], &why)) {
+			free(vas);
+			return usage_error("translate", NULL, "bad address '%s': %s", argv[i], why);
+		}
 	}
-	if (image_mm_open(&a, &img, &mm))
-		return 1;
+	rc = image_mm_open("translate", &a, &img, &mm);
+	if (rc) {
+		free(vas);
+		return rc;
+	}
+	levels = pw_mm_paging(mm)->levels;
 	for (int i = first; i < argc; i++) {
 		struct pw_translation t;
-		uint64_t va;
-		char *end;
-		int err;
+		uint64_t va = vas[i - first];
+		int err = pw_translate(mm, va, &t);
+		const char *lname = t.level >= 0 && t.level < levels ?
+					    pw_level_name(levels, (enum pw_level)t.level) : "?";
 
-		errno = 0;
-		va = strtoull(argv[i], &end, 16);
-		if (errno || !*argv[i] || *end) {
-			printf("%s -> bad address\n", argv[i]);
-			unmapped = 1;
-			continue;
-		}
-		err = pw_translate(mm, va, &t);
 		if (!err) {
-			printf("0x%016" PRIx64 " -> gpa: 0x%" PRIx64 " (%s %c%c%c%c)\n", va, t.phys,
-			       t.level >= 0 && t.level <= 2 ? size_name[t.level] : "?", t.user ? 'u' : '-',
-			       'r', t.writable ? 'w' : '-', t.exec ? 'x' : '-');
+			if (json)
+				printf("{\"va\":\"0x%016" PRIx64 "\",\"mapped\":true,\"phys\":\"0x%" PRIx64
+				       "\",\"size\":\"%s\",\"level\":\"%s\",\"entry\":\"0x%016" PRIx64
+				       "\",\"user\":%s,\"rw\":%s,\"nx\":%s}\n",
+				       va, t.phys, t.level >= 0 && t.level <= 2 ? size_name[t.level] : "?",
+				       lname, t.entry, t.user ? "true" : "false",
+				       t.writable ? "true" : "false", t.exec ? "false" : "true");
+			else
+				printf("0x%016" PRIx64 " -> gpa: 0x%" PRIx64 " (%s %c%c%c%c)\n", va, t.phys,
+				       t.level >= 0 && t.level <= 2 ? size_name[t.level] : "?",
+				       t.user ? 'u' : '-', 'r', t.writable ? 'w' : '-', t.exec ? 'x' : '-');
 			continue;
 		}
-		unmapped = 1;
-		if (err == -ENOENT)
-			printf("0x%016" PRIx64 " -> Unmapped (not present at level %d, entry 0x%" PRIx64 ")\n",
-			       va, t.level, t.entry);
-		else if (err == -ERANGE)
-			printf("0x%016" PRIx64 " -> Unmapped (non-canonical)\n", va);
-		else if (err == -EIO)
-			printf("0x%016" PRIx64 " -> Unmapped (reserved bit or table outside the image)\n", va);
-		else
-			printf("0x%016" PRIx64 " -> error: %s\n", va, strerror(-err));
+		unmapped = true;
+		if (err == -ENOENT) {
+			if (json)
+				printf("{\"va\":\"0x%016" PRIx64 "\",\"mapped\":false,\"reason\":\"%s\","
+				       "\"level\":\"%s\",\"entry\":\"0x%016" PRIx64 "\"}\n",
+				       va, t.entry ? "not-present" : "empty", lname, t.entry);
+			else
+				printf("0x%016" PRIx64 " -> Unmapped (not present at %s, entry 0x%" PRIx64
+				       ")\n", va, lname, t.entry);
+		} else if (err == -ERANGE) {
+			if (json)
+				printf("{\"va\":\"0x%016" PRIx64 "\",\"mapped\":false,"
+				       "\"reason\":\"non-canonical\"}\n", va);
+			else
+				printf("0x%016" PRIx64 " -> Unmapped (non-canonical)\n", va);
+		} else if (err == -EIO) {
+			if (json)
+				printf("{\"va\":\"0x%016" PRIx64 "\",\"mapped\":false,"
+				       "\"reason\":\"broken\"}\n", va);
+			else
+				printf("0x%016" PRIx64 " -> Unmapped (broken entry: reserved bit or table"
+				       " outside the image)\n", va);
+		} else {
+			fprintf(stderr, "pagewalk translate: 0x%016" PRIx64 ": %s\n", va, strerror(-err));
+			rc = EXIT_IMAGE;
+		}
 	}
+	free(vas);
 	pw_mm_destroy(mm);
 	pw_image_close(img);
-	return unmapped;
+	if (a.truncated && !rc)
+		rc = EXIT_IMAGE;
+	return rc ? rc : unmapped ? EXIT_NOT_FOUND : EXIT_OK;
 }

@@ -120,6 +120,31 @@ struct pw_image_cpu {
 int pw_image_open(const char *path, unsigned flags, struct pw_image **out);
 
 /**
+ * struct pw_image_error - why pw_image_open_diag() refused a file (-EBADMSG).
+ * @what: a static, human-readable reason ("zstd stream truncated", ...).
+ * @offset: the byte offset it refers to: for @truncated, the size of the
+ *          (decompressed, for an ELF header) data, where it ends; else the
+ *          offset of the bad structure (input bytes for a corrupt zstd stream).
+ * @truncated: the bytes end too early (a cut file), rather than being wrong.
+ */
+struct pw_image_error {
+	const char *what;
+	uint64_t offset;
+	bool truncated;
+};
+
+/**
+ * pw_image_open_diag() - pw_image_open(), saying why on -EBADMSG.
+ * @path, @flags, @out: as pw_image_open().
+ * @diag: filled when the return is -EBADMSG (may be NULL); untouched otherwise.
+ *
+ * Context: any thread; may block (file I/O, decompression).
+ * Return: as pw_image_open().
+ */
+int pw_image_open_diag(const char *path, unsigned flags, struct pw_image **out,
+		       struct pw_image_error *diag);
+
+/**
  * pw_image_open_mem() - an image over @len bytes at @buf (copied: the
  * caller's buffer need not outlive the image).
  * @buf: the image bytes (raw, ELF core, or zstd).

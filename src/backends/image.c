@@ -45,7 +45,15 @@ struct pw_image {
 	struct pw_image_cpu *cpus;
 	unsigned nr_cpus;
 	struct pw_image_info info;
+	struct pw_image_error diag; /* why the open failed (pw_image_open_diag()) */
 };
+
+/* Say why the bytes are refused; returns -EBADMSG. */
+static int bad(struct pw_image *img, const char *what, uint64_t offset, bool truncated)
+{
+	img->diag = (struct pw_image_error){ .what = what, .offset = offset, .truncated = truncated };
+	return -EBADMSG;
+}
 
 static const struct seg *find_seg(const struct pw_image *img, uint64_t pa)
 {
@@ -155,7 +163,7 @@ static int add_cpu(struct pw_image *img, const uint8_t *d, uint32_t dsz)
 }
 
 /* Walk the notes of one PT_NOTE segment; keep QEMU's CPU states. */
-static int parse_notes(struct pw_image *img, const uint8_t *p, uint64_t n)
+static int parse_notes(struct pw_image *img, const uint8_t *p, uint64_t n, uint64_t foff)
 {
 	uint64_t off = 0;
 
@@ -170,11 +178,13 @@ static int parse_notes(struct pw_image *img, const uint8_t *p, uint64_t n)
 		nlen = ((uint64_t)namesz + 3) & ~3ULL;
 		dlen = ((uint64_t)descsz + 3) & ~3ULL;
 		if (!range_ok(name_off, nlen, n) || !range_ok(name_off + nlen, descsz, n))
-			return -EBADMSG;
+			return bad(img, "note runs past its PT_NOTE segment", foff + off, false);
 		desc_off = name_off + nlen;
 		if (namesz == 5 && !memcmp(p + name_off, "QEMU", 5) && type == 0) {
 			int err = add_cpu(img, p + desc_off, descsz);
 
+			if (err == -EBADMSG)
+				return bad(img, "malformed QEMU CPU-state note", foff + off, false);
 			if (err)
 				return err;
 		}
@@ -201,24 +211,26 @@ static int parse_elf(struct pw_image *img, const uint8_t *buf, uint64_t len, uns
 	int err;
 
 	if (len < sizeof(e))
-		return -EBADMSG;
+		return bad(img, "ELF header truncated", len, true);
 	memcpy(&e, eh, sizeof(e));
 	if (e.e_ident[EI_CLASS] != ELFCLASS64 || e.e_ident[EI_DATA] != ELFDATA2LSB ||
 	    e.e_ident[EI_VERSION] != EV_CURRENT || e.e_type != ET_CORE ||
 	    e.e_machine != EM_X86_64 || e.e_phentsize != sizeof(Elf64_Phdr))
-		return -EBADMSG;
+		return bad(img, "not a little-endian x86-64 ELF64 core", 0, false);
 	phnum = e.e_phnum;
 	if (phnum == PN_XNUM) {
 		/* Many segments: the real count is in section header 0's sh_info. */
 		Elf64_Shdr sh;
 
-		if (e.e_shentsize != sizeof(sh) || !range_ok(e.e_shoff, sizeof(sh), len))
-			return -EBADMSG;
+		if (e.e_shentsize != sizeof(sh))
+			return bad(img, "bad section header size", 0, false);
+		if (!range_ok(e.e_shoff, sizeof(sh), len))
+			return bad(img, "section header 0 past the end of the file: truncated", len, true);
 		memcpy(&sh, buf + e.e_shoff, sizeof(sh));
 		phnum = sh.sh_info;
 	}
 	if (phnum > len / sizeof(Elf64_Phdr) || !range_ok(e.e_phoff, phnum * sizeof(Elf64_Phdr), len))
-		return -EBADMSG;
+		return bad(img, "program headers past the end of the file: truncated", len, true);
 	for (uint64_t i = 0; i < phnum; i++) {
 		Elf64_Phdr ph;
 		uint64_t size;
@@ -226,20 +238,25 @@ static int parse_elf(struct pw_image *img, const uint8_t *buf, uint64_t len, uns
 		memcpy(&ph, buf + e.e_phoff + i * sizeof(ph), sizeof(ph));
 		if (ph.p_type == PT_NOTE) {
 			if (!range_ok(ph.p_offset, ph.p_filesz, len))
-				return -EBADMSG;
-			err = parse_notes(img, buf + ph.p_offset, ph.p_filesz);
+				return bad(img, "PT_NOTE segment past the end of the file: truncated", len,
+					   true);
+			err = parse_notes(img, buf + ph.p_offset, ph.p_filesz, ph.p_offset);
 			if (err)
 				return err;
 			continue;
 		}
 		if (ph.p_type != PT_LOAD || !ph.p_filesz)
 			continue;
-		if (ph.p_paddr + ph.p_filesz < ph.p_paddr || ph.p_offset > len)
-			return -EBADMSG;
+		if (ph.p_paddr + ph.p_filesz < ph.p_paddr)
+			return bad(img, "PT_LOAD segment wraps the physical address space",
+				   e.e_phoff + i * sizeof(ph), false);
+		if (ph.p_offset > len)
+			return bad(img, "PT_LOAD segment starts past the end of the file", len, true);
 		size = ph.p_filesz;
 		if (!range_ok(ph.p_offset, size, len)) {
 			if (flags & PW_IMAGE_STRICT)
-				return -EBADMSG;
+				return bad(img, "PT_LOAD segment past the end of the file: truncated", len,
+					   true);
 			size = len - ph.p_offset;
 			img->info.truncated = true;
 			if (!size)
@@ -253,7 +270,7 @@ static int parse_elf(struct pw_image *img, const uint8_t *buf, uint64_t len, uns
 		qsort(img->segs, img->nr_segs, sizeof(*img->segs), cmp_seg);
 	for (unsigned i = 1; i < img->nr_segs; i++)
 		if (img->segs[i].paddr - img->segs[i - 1].paddr < img->segs[i - 1].size)
-			return -EBADMSG; /* overlapping segments */
+			return bad(img, "overlapping PT_LOAD segments", 0, false);
 	img->info.kind = PW_IMAGE_KIND_ELF;
 	return 0;
 }
@@ -352,7 +369,8 @@ static int append(uint8_t **dst, size_t *cap, size_t *pos, const uint8_t *buf, s
  * Decompress @src into a fresh anonymous mapping. Output goes through a
  * bounce buffer; all-zero pages are skipped, so they are never touched.
  */
-static int unzstd(const uint8_t *src, size_t len, uint8_t **out, size_t *out_len, size_t *map_len)
+static int unzstd(struct pw_image *img, const uint8_t *src, size_t len, uint8_t **out,
+		  size_t *out_len, size_t *map_len)
 {
 	unsigned long long total = ZSTD_getFrameContentSize(src, len);
 	size_t cap, pos = 0, bounce_len = 1u << 20;
@@ -363,7 +381,8 @@ static int unzstd(const uint8_t *src, size_t len, uint8_t **out, size_t *out_len
 	size_t r = 1;
 
 	if (total == ZSTD_CONTENTSIZE_ERROR)
-		return -EBADMSG;
+		return len < 18 ? bad(img, "zstd frame header truncated", len, true)
+				: bad(img, "corrupt zstd frame header", 0, false);
 	cap = (total == ZSTD_CONTENTSIZE_UNKNOWN || total == 0) ? (64u << 20) : (size_t)total;
 	if (total != ZSTD_CONTENTSIZE_UNKNOWN && total > SIZE_MAX / 2)
 		return -ENOMEM;
@@ -383,7 +402,7 @@ static int unzstd(const uint8_t *src, size_t len, uint8_t **out, size_t *out_len
 
 		r = ZSTD_decompressStream(dctx, &ob, &in);
 		if (ZSTD_isError(r)) {
-			err = -EBADMSG;
+			err = bad(img, "corrupt zstd stream", in.pos, false);
 			goto out;
 		}
 		err = append(&dst, &cap, &pos, bounce, ob.pos);
@@ -398,7 +417,7 @@ static int unzstd(const uint8_t *src, size_t len, uint8_t **out, size_t *out_len
 
 		r = ZSTD_decompressStream(dctx, &ob, &in);
 		if (ZSTD_isError(r) || !ob.pos) {
-			err = -EBADMSG; /* a cut-off stream */
+			err = bad(img, "zstd stream truncated", len, true); /* a cut-off stream */
 			goto out;
 		}
 		err = append(&dst, &cap, &pos, bounce, ob.pos);
@@ -423,7 +442,7 @@ out:
 /* ---- open / close ------------------------------------------------------ */
 
 static int finish_open(struct pw_image *img, const uint8_t *buf, size_t len, unsigned flags,
-		       struct pw_image **out)
+		       struct pw_image **out, struct pw_image_error *diag)
 {
 	int err;
 
@@ -431,7 +450,7 @@ static int finish_open(struct pw_image *img, const uint8_t *buf, size_t len, uns
 		uint8_t *dec;
 		size_t dlen, mlen;
 
-		err = unzstd(buf, len, &dec, &dlen, &mlen);
+		err = unzstd(img, buf, len, &dec, &dlen, &mlen);
 		if (err)
 			goto fail;
 		if (img->map)
@@ -448,11 +467,19 @@ static int finish_open(struct pw_image *img, const uint8_t *buf, size_t len, uns
 	*out = img;
 	return 0;
 fail:
+	if (diag && err == -EBADMSG)
+		*diag = img->diag;
 	pw_image_close(img);
 	return err;
 }
 
 PW_API int pw_image_open(const char *path, unsigned flags, struct pw_image **out)
+{
+	return pw_image_open_diag(path, flags, out, NULL);
+}
+
+PW_API int pw_image_open_diag(const char *path, unsigned flags, struct pw_image **out,
+			      struct pw_image_error *diag)
 {
 	struct pw_image *img;
 	struct stat sb;
@@ -486,7 +513,7 @@ PW_API int pw_image_open(const char *path, unsigned flags, struct pw_image **out
 	img->map = map;
 	img->map_len = (size_t)sb.st_size;
 	madvise(map, img->map_len, MADV_RANDOM);
-	return finish_open(img, map, img->map_len, flags, out);
+	return finish_open(img, map, img->map_len, flags, out, diag);
 }
 
 PW_API int pw_image_open_mem(const void *buf, size_t len, unsigned flags, struct pw_image **out)
@@ -511,7 +538,7 @@ PW_API int pw_image_open_mem(const void *buf, size_t len, unsigned flags, struct
 	}
 	img->map = map;
 	img->map_len = mlen;
-	return finish_open(img, map, len, flags, out);
+	return finish_open(img, map, len, flags, out, NULL);
 }
 
 PW_API void pw_image_close(struct pw_image *img)
