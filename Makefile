@@ -8,7 +8,7 @@
 #   make deps-check no cycle between source files or private headers,
 #                   helpers include neither mm/mm.h nor pt/pt.h
 #   make bench      run the benchmarks (bench/RESULTS.md has the figures)
-#   make install    headers, libraries and pagewalk.pc under $(PREFIX)
+#   make install    headers, libraries, pagewalk.pc, the CLI and its man page under $(PREFIX)
 
 PREFIX  ?= /usr/local
 CC      ?= gcc
@@ -139,6 +139,11 @@ $(FUZZ_RUN): tests/fuzz/smoke.sh $(FUZZ) tests/run.sh FORCE | deps-check
 	@sh tests/run.sh --run $@ tests/fuzz/smoke.sh
 FORCE:
 
+# tests/test_cli.c runs the CLI built with the sanitizers, build/pagewalk-san.
+$(RES)/test_cli.tap: $(B)/pagewalk-san
+$(B)/pagewalk-san: $(wildcard tools/*.c tools/*.h) $(TLIB_OBJ)
+	$(CC) $(CFLAGS) -O1 -DPW_DEBUG $(SAN) -o $@ $(wildcard tools/*.c) $(TLIB_OBJ) $(LIBS)
+
 # The libFuzzer target over memory-image bytes (clang; tools/deps.sh installs it).
 # Library sources are compiled into it with the fuzzer's instrumentation.
 FUZZ_CC   ?= clang
@@ -167,6 +172,8 @@ install: $(STATIC) $(SHARED)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' pagewalk.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/pagewalk.pc
 	@if [ -x $(CLI) ]; then install -d $(DESTDIR)$(PREFIX)/bin && install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/; fi
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 docs/pagewalk.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 clean:
 	rm -rf $(B)

@@ -59,6 +59,14 @@ static int fail(const char *what, int err)
 	return 1;
 }
 
+static void demo_usage(FILE *f)
+{
+	fprintf(f, "usage: pagewalk demo [--json]\n"
+		   "  Builds a demo address space and prints its ptdump (Linux format, with\n"
+		   "  '#' comment lines and a text summary), or with --json only JSON lines: the\n"
+		   "  ptdump's objects, then one {\"summary\":{...}} object.\n");
+}
+
 int cmd_demo(int argc, char **argv)
 {
 	struct pw_arena *arena;
@@ -73,11 +81,11 @@ int cmd_demo(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json")) {
 			json = 1;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			demo_usage(stdout);
+			return 0;
 		} else {
-			printf("usage: pagewalk demo [--json]\n"
-			       "  Builds a demo address space and prints its ptdump (Linux format,\n"
-			       "  or JSON lines with --json) and a summary.\n");
-			return strcmp(argv[i], "--help") ? 2 : 0;
+			return usage_error("demo", demo_usage, "unknown argument '%s'", argv[i]);
 		}
 	}
 	ret = pw_arena_create(256 * MiB, &arena);
@@ -131,12 +139,14 @@ int cmd_demo(int argc, char **argv)
 	if (ret || pw_walk_error(&st))
 		return fail("walk", ret ? ret : pw_walk_error(&st));
 
-	printf("# pagewalk demo: a 4-level address space in a 256 MiB frame arena\n");
-	printf("#   heap   0x%012" PRIx64 "  1 MiB, first half written\n", heap);
-	printf("#   stack  0x%012" PRIx64 "  256 KiB, guard page, top 64 KiB written\n", stack1);
-	printf("#   stack  0x%012" PRIx64 "  256 KiB, guard page, top 16 KiB written\n", stack2);
-	printf("#   shared 0x%012" PRIx64 "  512 KiB MAP_SHARED, read\n", shared);
-	printf("#   huge   0x%012" PRIx64 "  8 MiB with 2 MiB leaves, one written, one read\n\n", huge);
+	if (!json) {
+		printf("# pagewalk demo: a 4-level address space in a 256 MiB frame arena\n");
+		printf("#   heap   0x%012" PRIx64 "  1 MiB, first half written\n", heap);
+		printf("#   stack  0x%012" PRIx64 "  256 KiB, guard page, top 64 KiB written\n", stack1);
+		printf("#   stack  0x%012" PRIx64 "  256 KiB, guard page, top 16 KiB written\n", stack2);
+		printf("#   shared 0x%012" PRIx64 "  512 KiB MAP_SHARED, read\n", shared);
+		printf("#   huge   0x%012" PRIx64 "  8 MiB with 2 MiB leaves, one written, one read\n\n", huge);
+	}
 	struct pw_ptdump_opts po = { .format = json ? PW_PTDUMP_JSON : PW_PTDUMP_LINUX };
 	struct pw_ptdump_summary ps;
 
@@ -144,16 +154,26 @@ int cmd_demo(int argc, char **argv)
 	if (ret)
 		return fail("ptdump", ret);
 	pw_mm_get_stats(mm, &s);
-	printf("\n# summary\n");
-	printf("mapped:          %" PRIu64 " KiB in %" PRIu64 " VMAs\n", s.mapped >> 10, s.nr_vmas);
-	printf("present:         %" PRIu64 " pages (callback walker), %" PRIu64
-	       " pages in %" PRIu64 " leaves (iterator), %" PRIu64 " (ptdump)\n",
-	       cb.present, it_present, it_leaves, ps.present_pages);
-	printf("dirty:           %" PRIu64 " pages\n", cb.dirty);
-	printf("huge leaves:     %" PRIu64 " (2 MiB)\n", cb.huge);
-	printf("page tables:     %" PRIu64 " frames\n", s.pgtables);
-	printf("guard page read: %s (error code 0x%x)\n", guard == -EFAULT ? "faulted" : "NOT FAULTED",
-	       r.pf_error);
+	if (json) {
+		printf("{\"summary\":{\"mapped_kib\":%" PRIu64 ",\"vmas\":%" PRIu64
+		       ",\"present_pages_walker\":%" PRIu64 ",\"present_pages_iterator\":%" PRIu64
+		       ",\"leaves_iterator\":%" PRIu64 ",\"present_pages_ptdump\":%" PRIu64
+		       ",\"dirty_pages\":%" PRIu64 ",\"huge_leaves_2m\":%" PRIu64
+		       ",\"pgtable_frames\":%" PRIu64 ",\"guard_page_faulted\":%s,\"pf_error\":%u}}\n",
+		       s.mapped >> 10, s.nr_vmas, cb.present, it_present, it_leaves, ps.present_pages,
+		       cb.dirty, cb.huge, s.pgtables, guard == -EFAULT ? "true" : "false", r.pf_error);
+	} else {
+		printf("\n# summary\n");
+		printf("mapped:          %" PRIu64 " KiB in %" PRIu64 " VMAs\n", s.mapped >> 10, s.nr_vmas);
+		printf("present:         %" PRIu64 " pages (callback walker), %" PRIu64
+		       " pages in %" PRIu64 " leaves (iterator), %" PRIu64 " (ptdump)\n",
+		       cb.present, it_present, it_leaves, ps.present_pages);
+		printf("dirty:           %" PRIu64 " pages\n", cb.dirty);
+		printf("huge leaves:     %" PRIu64 " (2 MiB)\n", cb.huge);
+		printf("page tables:     %" PRIu64 " frames\n", s.pgtables);
+		printf("guard page read: %s (error code 0x%x)\n", guard == -EFAULT ? "faulted" : "NOT FAULTED",
+		       r.pf_error);
+	}
 	if (cb.present != it_present || cb.present != ps.present_pages || guard != -EFAULT) {
 		fprintf(stderr, "pagewalk demo: the walkers disagree\n");
 		return 1;

@@ -73,41 +73,51 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-static int usage(int ret)
+static void dirty_usage(FILE *f)
 {
-	printf("usage: pagewalk dirty-demo [--threads N] [--rounds N] [--pages N] [--writes N] [--seed N]\n"
-	       "  Two address spaces share a file mapping; N threads write random pages each\n"
-	       "  round; write-protect + clean-record find the written pages, checked against\n"
-	       "  a log of the writes. Defaults: 3 threads, 5 rounds, 64 pages, 6 writes.\n");
-	return ret;
+	fprintf(f, "usage: pagewalk dirty-demo [--threads N] [--rounds N] [--pages N] [--writes N] [--seed N]\n"
+		   "  Two address spaces share a file mapping; N threads write random pages each\n"
+		   "  round; write-protect + clean-record find the written pages, checked against\n"
+		   "  a log of the writes. Defaults: 3 threads, 5 rounds, 64 pages, 6 writes.\n"
+		   "  Ranges: --threads 1..64, --rounds 1..100000, --pages 8..%u, --writes 0..1000000\n"
+		   "  (N decimal).\n", (unsigned)MAX_PAGES);
 }
 
+/* 1 for --help, 0, or EXIT_USAGE + 1 after printing what was wrong. */
 static int parse(int argc, char **argv, unsigned *threads, unsigned *rounds, unsigned *pages,
 		 unsigned *writes, uint64_t *seed)
 {
-	for (int i = 1; i < argc; i++) {
-		unsigned long long v;
-		char *end;
+	static const struct { const char *name; uint64_t lo, hi; } opt[] = {
+		{ "--threads", 1, 64 }, { "--rounds", 1, 100000 }, { "--pages", 8, MAX_PAGES },
+		{ "--writes", 0, 1000000 }, { "--seed", 0, UINT64_MAX },
+	};
 
-		if (!strcmp(argv[i], "--help"))
+	for (int i = 1; i < argc; i++) {
+		const char *why;
+		uint64_t v;
+		size_t k;
+
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 			return 1;
+		for (k = 0; k < sizeof(opt) / sizeof(opt[0]); k++)
+			if (!strcmp(argv[i], opt[k].name))
+				break;
+		if (k == sizeof(opt) / sizeof(opt[0]))
+			return usage_error("dirty-demo", dirty_usage, "unknown argument '%s'", argv[i]) + 1;
 		if (i + 1 >= argc)
-			return -1;
-		v = strtoull(argv[i + 1], &end, 0);
-		if (*end || !*argv[i + 1])
-			return -1;
-		if (!strcmp(argv[i], "--threads") && v >= 1 && v <= 64)
-			*threads = (unsigned)v;
-		else if (!strcmp(argv[i], "--rounds") && v >= 1 && v <= 100000)
-			*rounds = (unsigned)v;
-		else if (!strcmp(argv[i], "--pages") && v >= 8 && v <= MAX_PAGES)
-			*pages = (unsigned)v;
-		else if (!strcmp(argv[i], "--writes") && v <= 1000000)
-			*writes = (unsigned)v;
-		else if (!strcmp(argv[i], "--seed"))
-			*seed = v ? v : 1;
-		else
-			return -1;
+			return usage_error("dirty-demo", NULL, "%s needs a value", argv[i]) + 1;
+		if (parse_count(argv[i + 1], &v, &why))
+			return usage_error("dirty-demo", NULL, "%s '%s': %s", argv[i], argv[i + 1], why) + 1;
+		if (v < opt[k].lo || v > opt[k].hi)
+			return usage_error("dirty-demo", NULL, "%s '%s': must be %" PRIu64 "..%" PRIu64,
+					   argv[i], argv[i + 1], opt[k].lo, opt[k].hi) + 1;
+		switch (k) {
+		case 0: *threads = (unsigned)v; break;
+		case 1: *rounds = (unsigned)v; break;
+		case 2: *pages = (unsigned)v; break;
+		case 3: *writes = (unsigned)v; break;
+		default: *seed = v ? v : 1; break;
+		}
 		i++;
 	}
 	return 0;
@@ -124,8 +134,12 @@ int cmd_dirty(int argc, char **argv)
 	int ret, mismatches = 0;
 
 	ret = parse(argc, argv, &threads, &rounds, &pages, &writes, &seed);
+	if (ret == 1) {
+		dirty_usage(stdout);
+		return 0;
+	}
 	if (ret)
-		return usage(ret > 0 ? 0 : 2);
+		return ret - 1;
 	d = calloc(1, sizeof(*d));
 	cpus = calloc(threads, sizeof(*cpus));
 	if (!d || !cpus) {

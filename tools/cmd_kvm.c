@@ -129,18 +129,31 @@ int cmd_kvm(int argc, char **argv)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			fputs(kvm_usage, stdout);
 			return 0;
-		} else if (!strcmp(argv[i], "--cpl") && i + 1 < argc) {
-			cpl = atoi(argv[++i]);
-		} else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-			seed = (unsigned)strtoul(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--cpl") || !strcmp(argv[i], "--seed")) {
+			const char *why;
+			uint64_t v;
+
+			if (i + 1 >= argc)
+				return usage_error("kvm-demo", NULL, "%s needs a value", argv[i]);
+			if (parse_count(argv[i + 1], &v, &why))
+				return usage_error("kvm-demo", NULL, "%s '%s': %s", argv[i], argv[i + 1], why);
+			if (!strcmp(argv[i], "--cpl")) {
+				if (v != 0 && v != 3)
+					return usage_error("kvm-demo", NULL, "--cpl '%s': must be 0 or 3",
+							   argv[i + 1]);
+				cpl = (int)v;
+			} else {
+				if (v > 0xffffffffULL)
+					return usage_error("kvm-demo", NULL, "--seed '%s': must fit 32 bits",
+							   argv[i + 1]);
+				seed = (unsigned)v;
+			}
+			i++;
 		} else {
+			fprintf(stderr, "pagewalk kvm-demo: unknown argument '%s'\n\n", argv[i]);
 			fputs(kvm_usage, stderr);
-			return 2;
+			return EXIT_USAGE;
 		}
-	}
-	if (cpl != 0 && cpl != 3) {
-		fputs(kvm_usage, stderr);
-		return 2;
 	}
 
 	r = pw_kvm_probe(&caps);

@@ -72,7 +72,8 @@ static void usage(FILE *f)
 		   "                      references are lines \"[same as the subtree at 0x...]\"\n"
 		   "  --kernel-bases A,B,C  page_offset_base, vmalloc_base, vmemmap_base (ADDRs) for\n"
 		   "                      the markers instead of finding them\n"
-		   "  --verbose           say which kernel bases were found and how (stderr)\n"
+		   "  --verbose           on stderr: which kernel bases were found and how; the\n"
+		   "                      tables, the entry limit, the entries read\n"
 		   "Broken entries (reserved bits set, a table outside the image) are holes: in\n"
 		   "linux format a blank range at the entry's level followed by \"[reserved]\" or\n"
 		   "\"[no-frame]\"; one warning on stderr counts them.\n\n"
@@ -231,6 +232,14 @@ int cmd_ptdump(int argc, char **argv)
 	if (out != stdout && fclose(out) && !err)
 		err = -EIO;
 	progress_done();
+	if (verbose) {
+		fprintf(stderr, "pagewalk ptdump: %" PRIu64 " tables (each entered once), limit %" PRIu64
+				" entries", sv.tables, a.max_entries);
+		if (!qemu)
+			fprintf(stderr, ", %" PRIu64 " entries read, %" PRIu64 " lines", sum.entries,
+				sum.lines);
+		fputc('\n', stderr);
+	}
 	print_broken("ptdump", &sv);
 	rc = EXIT_OK;
 	if (err == -E2BIG) {

@@ -30,7 +30,7 @@ const char image_usage[] =
 	"  --nxe 0|1           EFER.NXE (not in QEMU's note; default 1)\n"
 	"  --cpu N             which vCPU's registers to use (default 0)\n"
 	"  --max-entries N     stop a walk after reading N entries; 0 = no limit (default:\n"
-	"                      4 x 512 x the tables in the image, + min(2^21, 4096 x its\n"
+	"                      4 x 512 x the tables in the image, + min(2^21, 256 x its\n"
 	"                      frames) for aliases such as ESPfix's; exit 5 when reached)\n"
 	"  --strict            exit 4 if the tables hold broken entries; refuse a truncated ELF\n"
 	"  --progress          a progress line on stderr even when it is not a terminal\n"
@@ -301,7 +301,7 @@ int survey(struct pw_mm *mm, struct survey *sv)
 
 uint64_t default_limit(const struct survey *sv, uint64_t image_bytes)
 {
-	uint64_t espfix = (image_bytes >> 12) * 4096;
+	uint64_t espfix = (image_bytes >> 12) * 256;
 
 	if (espfix > DEFAULT_ALIAS_ALLOWANCE)
 		espfix = DEFAULT_ALIAS_ALLOWANCE;

@@ -28,7 +28,7 @@ struct survey {
 int survey(struct pw_mm *mm, struct survey *sv);
 /* What the default limit allows for aliased tables at most (ESPfix: 4 x 512 x 512). */
 #define DEFAULT_ALIAS_ALLOWANCE (1ULL << 21)
-/* The default --max-entries: 4 x 512 x tables + min(2^21, 4096 x the image's frames). */
+/* The default --max-entries: 4 x 512 x tables + min(2^21, 256 x the image's frames). */
 uint64_t default_limit(const struct survey *sv, uint64_t image_bytes);
 void print_limit_hit(const char *cmd, const struct image_args *a, const struct survey *sv,
 		     int levels);
