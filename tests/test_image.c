@@ -970,6 +970,59 @@ TEST(hostile_reserved_bits)
 }
 
 /* A file cut short: segments past the end are cut (or refused with STRICT). */
+/* pw_image_open_diag(): why a file was refused, with the byte. */
+TEST(image_open_diag_offsets)
+{
+	uint64_t *mem = mem_new(4);
+	struct load l = { 0, 4 * PW_PAGE_SIZE, mem };
+	struct core_opts o = { .cr3 = F(1) };
+	struct pw_image_error d;
+	struct pw_image *img;
+	char path[] = "/tmp/pw-diag-XXXXXX";
+	size_t full, zlen, cap;
+	uint8_t *core, *z;
+	int fd = mkstemp(path);
+
+	REQUIRE(fd >= 0);
+	core = build_core(&l, 1, &o, &full);
+#define DIAG(buf, n, flags, trunc, off, what_sub)                                         \
+	do {                                                                              \
+		CHECK(ftruncate(fd, 0) == 0);                                             \
+		CHECK(pwrite(fd, (buf), (n), 0) == (ssize_t)(n));                         \
+		d = (struct pw_image_error){ 0 };                                         \
+		CHECK_EQ(pw_image_open_diag(path, (flags), &img, &d), -EBADMSG);          \
+		CHECK_EQ(d.truncated, (trunc));                                           \
+		CHECK_EQ(d.offset, (off));                                                \
+		CHECK(d.what && strstr(d.what, (what_sub)));                              \
+	} while (0)
+	DIAG(core, 40, 0, true, 40, "ELF header truncated");
+	DIAG(core, 100, 0, true, 100, "program headers");
+	DIAG(core, full - 100, PW_IMAGE_STRICT, true, full - 100, "PT_LOAD segment past the end");
+	((Elf64_Ehdr *)core)->e_machine = EM_AARCH64;
+	DIAG(core, full, 0, false, 0, "x86-64");
+	((Elf64_Ehdr *)core)->e_machine = EM_X86_64;
+	cap = ZSTD_compressBound(full);
+	z = malloc(cap);
+	zlen = ZSTD_compress(z, cap, core, full, 3);
+	REQUIRE(!ZSTD_isError(zlen));
+	DIAG(z, zlen / 2, 0, true, zlen / 2, "zstd stream truncated");
+	DIAG(z, 10, 0, true, 10, "truncated");
+	DIAG(z, 5, 0, true, 5, "truncated");
+#undef DIAG
+	/* A good file leaves @d untouched and opens. */
+	CHECK(ftruncate(fd, 0) == 0);
+	CHECK(pwrite(fd, core, full, 0) == (ssize_t)full);
+	d = (struct pw_image_error){ .what = "untouched" };
+	CHECK_EQ(pw_image_open_diag(path, 0, &img, &d), 0);
+	CHECK(!strcmp(d.what, "untouched"));
+	pw_image_close(img);
+	close(fd);
+	unlink(path);
+	free(z);
+	free(core);
+	free(mem);
+}
+
 TEST(hostile_truncated_file)
 {
 	uint64_t *mem = mem_new(4);
@@ -1194,6 +1247,7 @@ int main(void)
 	RUN(hostile_wrong_elf_header);
 	RUN(cpu_state_from_note);
 	RUN(open_files);
+	RUN(image_open_diag_offsets);
 	RUN(datasets_env);
 	RUN(dataset_ptd_4l_nopti);
 	RUN(dataset_ptd_5l_thp);

@@ -7,6 +7,7 @@
  *
  * PW_UPDATE_GOLDEN=1 rewrites the golden files (review the diff!).
  */
+#include <pagewalk/image.h>
 #include <pagewalk/iter.h>
 #include <pagewalk/mm.h>
 #include <pagewalk/ptdump.h>
@@ -317,6 +318,139 @@ TEST(max_lines_and_io_error)
 	teardown(&e);
 }
 
+/* A raw image: root at frame 1; entries set by the caller. */
+static struct pw_mm *raw_mm(uint64_t *mem, size_t bytes, struct pw_image **img, uint8_t maxphy)
+{
+	struct pw_paging cfg = PW_PAGING_DEFAULT;
+	struct pw_mm *mm = NULL;
+
+	cfg.maxphyaddr = maxphy;
+	if (pw_image_open_mem(mem, bytes, PW_IMAGE_RAW, img) ||
+	    pw_mm_create_foreign(pw_image_phys(*img), &cfg, 1, &mm))
+		return NULL;
+	return mm;
+}
+
+/* Broken entries are holes with reasons; aliases print "same as"; JSON carries it all. */
+TEST(broken_entries_aliases_json)
+{
+	static const struct pw_ptdump_range lo[] = { { 0, 1ULL << 47 }, { 0, 0 } };
+	uint64_t *mem = calloc(8, 4096);
+	struct pw_ptdump_opts o = { .ranges = lo };
+	struct pw_ptdump_summary sum;
+	struct pw_image *img;
+	struct pw_mm *mm;
+	char *out;
+
+	REQUIRE(mem);
+	/* PML4[0] -> PDPT frame 2; PML4[1] -> the same PDPT (alias); PML4[2] past the
+	 * end; PML4[3] with bit 45 set (reserved with MAXPHYADDR 40). PDPT[0] -> PD 3,
+	 * PD[0] -> PT 4, PT[0] maps frame 5, PT[1] maps frame 7 (not contiguous). */
+	mem[512 + 0] = 0x2000 | 7;
+	mem[512 + 1] = 0x2000 | 7;
+	mem[512 + 2] = 0x7000000000ULL | 7;
+	mem[512 + 3] = (1ULL << 45) | 0x2000 | 7;
+	mem[1024 + 0] = 0x3000 | 7;
+	mem[1536 + 0] = 0x4000 | 7;
+	mem[2048 + 0] = 0x5000 | 3;
+	mem[2048 + 1] = 0x7000 | 3;
+	mm = raw_mm(mem, 8 * 4096, &img, 40);
+	REQUIRE(mm);
+	out = dump(mm, &o, &sum);
+	REQUIRE(out);
+	CHECK(strstr(out, "0x0000010000000000-0x0000018000000000         512G"
+			  "                               pgd  [no-frame]\n"));
+	CHECK(strstr(out, "0x0000018000000000-0x0000020000000000         512G"
+			  "                               pgd  [reserved]\n"));
+	CHECK_EQ(sum.holes_no_frame, 1);
+	CHECK_EQ(sum.holes_reserved, 1);
+	CHECK_EQ(sum.aliases, 1); /* not followed; merged into the empty range */
+	CHECK(!strstr(out, "same as"));
+	free(out);
+	o.show_aliases = true;
+	out = dump(mm, &o, &sum);
+	REQUIRE(out);
+	CHECK(strstr(out, "0x0000008000000000-0x0000010000000000         512G"
+			  "                               pgd  [same as the subtree at 0x0000000000000000]\n"));
+	CHECK_EQ(sum.aliases, 1);
+	free(out);
+	o.format = PW_PTDUMP_JSON;
+	out = dump(mm, &o, &sum);
+	REQUIRE(out);
+	CHECK(strstr(out, "\"hole\":\"no-frame\""));
+	CHECK(strstr(out, "\"hole\":\"reserved\""));
+	CHECK(strstr(out, "\"hole\":\"alias\",\"same_as\":\"0x0000000000000000\""));
+	/* Two 4 KiB pages with the same flags but not contiguous: two lines. */
+	CHECK(strstr(out, "{\"start\":\"0x0000000000000000\",\"end\":\"0x0000000000001000\""));
+	CHECK(strstr(out, "\"phys\":\"0x5000\""));
+	CHECK(strstr(out, "{\"start\":\"0x0000000000001000\",\"end\":\"0x0000000000002000\""));
+	CHECK(strstr(out, "\"phys\":\"0x7000\""));
+	CHECK(strstr(out, "\"entry\":\"0x0000000000005003\""));
+	CHECK(!strstr(out, "\"present\":true,\"user\":false,\"rw\":false,\"pwt\":false,\"pcd\":false,"
+			   "\"pse\":false,\"pat\":false,\"global\":false,\"nx\":false,\"eff_user\":false,"
+			   "\"eff_rw\":false,\"eff_nx\":false,\"entry\":\"0x0000007")); /* no-frame is no mapping */
+	free(out);
+	/* Following aliases, a limit stops the dump with -E2BIG and says how far it got. */
+	o.follow_aliases = true;
+	o.show_aliases = false;
+	o.max_entries = 600;
+	{
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+
+		CHECK_EQ(pw_ptdump(mm, f, &o, &sum), -E2BIG);
+		fclose(f);
+		CHECK(sum.entries >= 600 && sum.entries <= 601);
+		free(buf);
+	}
+	pw_mm_destroy(mm);
+	pw_image_close(img);
+	free(mem);
+	CHECK(!strcmp(pw_ptdump_hole_name(PW_HOLE_NO_FRAME), "no-frame"));
+	CHECK(!strcmp(pw_ptdump_hole_name(PW_HOLE_ALIAS), "alias"));
+	CHECK(pw_ptdump_hole_name(99) == NULL);
+	CHECK(pw_ptdump_hole_name(-1) == NULL);
+}
+
+/* The kernel-base finder on tables without a kernel; markers at given bases stay sorted. */
+TEST(kernel_bases_and_markers_at)
+{
+	struct pw_ptdump_marker buf[PW_PTDUMP_X86_MARKERS];
+	const struct pw_ptdump_marker *m, *d = pw_ptdump_x86_markers(4);
+	struct pw_kernel_bases b = { .page_offset = 0xffff900000000000ULL,
+				     .vmalloc = 0xffffd00000000000ULL,
+				     .vmemmap = 0xffffe00000000000ULL };
+	struct env e;
+	size_t n = 0;
+
+	m = pw_ptdump_x86_markers_at(4, &b, buf);
+	CHECK(m == buf);
+	while (m[n].name)
+		n++;
+	CHECK(n < PW_PTDUMP_X86_MARKERS);
+	CHECK(!strcmp(m[3].name, "Low Kernel Mapping") && m[3].start == b.page_offset);
+	CHECK(!strcmp(m[4].name, "vmalloc() Area") && m[4].start == b.vmalloc);
+	CHECK(!strcmp(m[5].name, "Vmemmap") && m[5].start == b.vmemmap);
+	for (size_t i = 1; i < n; i++)
+		CHECK(m[i].start >= m[i - 1].start);
+	/* Out of order bases are raised, never unsorted. */
+	b.vmemmap = 0xffff800000000000ULL;
+	m = pw_ptdump_x86_markers_at(4, &b, buf);
+	for (size_t i = 1; i < n; i++)
+		CHECK(m[i].start >= m[i - 1].start);
+	m = pw_ptdump_x86_markers_at(5, NULL, buf);
+	CHECK(m[3].start == pw_ptdump_x86_markers(5)[3].start);
+	/* A user address space holds no direct map: nothing found, the defaults. */
+	build(&e, 4);
+	CHECK_EQ(pw_ptdump_find_kernel_bases(e.mm, &b), 0);
+	CHECK_EQ(b.found, 0);
+	CHECK(b.page_offset == d[3].start && b.vmalloc == d[4].start && b.vmemmap == d[5].start);
+	CHECK_EQ(pw_ptdump_find_kernel_bases(NULL, &b), -EINVAL);
+	CHECK_EQ(pw_ptdump_find_kernel_bases(e.mm, NULL), -EINVAL);
+	teardown(&e);
+}
+
 int main(void)
 {
 	tap_start();
@@ -325,5 +459,7 @@ int main(void)
 	RUN(effective_permissions);
 	RUN(supervisor_and_markers);
 	RUN(max_lines_and_io_error);
+	RUN(broken_entries_aliases_json);
+	RUN(kernel_bases_and_markers_at);
 	return tap_done();
 }
