@@ -17,6 +17,8 @@
  *             returned and write-protected again, in one call. (The warm-up
  *             round puts write-protect markers in the never-written entries,
  *             which would otherwise all count as written.)
+ *   pw-fused  pagewalk's one-pass pw_wp_clean_record_shared_mapping_range()
+ *             (the same writes before it)
  *   softdirty the kernel: one pread of /proc/self/pagemap over the mapping
  *             (bit 55) and "4" written to /proc/self/clear_refs; run only
  *             when the host kernel has soft-dirty tracking.
@@ -264,7 +266,7 @@ static const char *pw_setup(struct pwalk *w)
 	return NULL;
 }
 
-static double pw_round(struct pwalk *w, int round)
+static double pw_round(struct pwalk *w, int round, bool fused)
 {
 	uint64_t start = 0, end = 0, nwp, ncl, found = 0, words = (npages + 63) / 64;
 	double t0, t1;
@@ -274,8 +276,12 @@ static double pw_round(struct pwalk *w, int round)
 			return -1;
 	memset(w->bm, 0, words * sizeof(*w->bm));
 	t0 = now_ns();
-	nwp = pw_wp_shared_mapping_range(w->f, 0, npages);
-	ncl = pw_clean_record_shared_mapping_range(w->f, 0, npages, 0, w->bm, &start, &end);
+	if (fused) {
+		ncl = pw_wp_clean_record_shared_mapping_range(w->f, 0, npages, 0, w->bm, &start, &end, &nwp);
+	} else {
+		nwp = pw_wp_shared_mapping_range(w->f, 0, npages);
+		ncl = pw_clean_record_shared_mapping_range(w->f, 0, npages, 0, w->bm, &start, &end);
+	}
 	t1 = now_ns();
 	for (uint64_t i = 0; i < words; i++)
 		found += (uint64_t)__builtin_popcountll(w->bm[i]);
@@ -318,7 +324,8 @@ static void report(const struct series *s)
 int main(int argc, char **argv)
 {
 	int rounds = 21;
-	struct series ser[3] = { { .name = "pagewalk" }, { .name = "uffd-scan" }, { .name = "softdirty" } };
+	struct series ser[4] = { { .name = "pagewalk" }, { .name = "uffd-scan" }, { .name = "softdirty" },
+				 { .name = "pw-fused" } };
 	struct uffd_scan k;
 	struct softdirty sd;
 	struct pwalk w;
@@ -356,9 +363,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (int round = -1; round < rounds; round++) {
-		double t[3];
+		double t[4];
 
-		t[0] = pw_round(&w, round);
+		t[0] = pw_round(&w, round, false);
 		if (t[0] < 0) {
 			fprintf(stderr, "bench_dirty: pw_access failed\n");
 			return 1;
@@ -369,12 +376,17 @@ int main(int argc, char **argv)
 		t[2] = ser[2].refused ? 0 : sd_round(&sd, round);
 		if (t[2] < 0)
 			ser[2].refused = "pagemap read or clear_refs write";
-		for (int i = 0; round >= 0 && i < 3; i++)
+		t[3] = pw_round(&w, round, true);
+		if (t[3] < 0) {
+			fprintf(stderr, "bench_dirty: pw_access failed\n");
+			return 1;
+		}
+		for (int i = 0; round >= 0 && i < 4; i++)
 			if (!ser[i].refused)
 				ser[i].t[ser[i].n++] = t[i];
 	}
 	printf("RSS of the process with all three set up: %ld MiB\n", rss_kib("VmRSS:") / 1024);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		report(&ser[i]);
 	for (int i = 1; i < 3; i++) {
 		double ratio[MAX_ROUNDS];
@@ -385,6 +397,16 @@ int main(int argc, char **argv)
 			ratio[r] = ser[0].t[r] / ser[i].t[r];
 		printf("pagewalk / %s: median of per-round ratios %.2f (ratio of medians %.2f)\n", ser[i].name,
 		       median(ratio, rounds), median(ser[0].t, rounds) / median(ser[i].t, rounds));
+	}
+	for (int i = 1; i < 3; i++) {
+		double ratio[MAX_ROUNDS];
+
+		if (ser[i].refused)
+			continue;
+		for (int r = 0; r < rounds; r++)
+			ratio[r] = ser[3].t[r] / ser[i].t[r];
+		printf("pw-fused (one pass) / %s: median of per-round ratios %.2f (ratio of medians %.2f)\n",
+		       ser[i].name, median(ratio, rounds), median(ser[3].t, rounds) / median(ser[i].t, rounds));
 	}
 	if (!ser[1].refused)
 		printf("uffd-scan: %.1f PAGEMAP_SCAN calls per round\n", (double)k.calls / (rounds + 1));

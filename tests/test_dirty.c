@@ -105,9 +105,17 @@ TEST(vmwgfx_rounds_match_write_log)
 		} else {
 			start = 9; end = 0;		/* empty, start > end */
 		}
-		uint64_t in_start = start, in_end = end;
-		uint64_t nwp = pw_wp_shared_mapping_range(s.f, first, nr);
-		uint64_t ncl = pw_clean_record_shared_mapping_range(s.f, first, nr, bpg, bitmap, &start, &end);
+		uint64_t in_start = start, in_end = end, nwp, ncl;
+		bool fused = round & 2; /* rounds 2, 3, 6, 7, ...: the one-pass form */
+
+		if (fused) {
+			nwp = 12345;
+			ncl = pw_wp_clean_record_shared_mapping_range(s.f, first, nr, bpg, bitmap, &start, &end,
+								      &nwp);
+		} else {
+			nwp = pw_wp_shared_mapping_range(s.f, first, nr);
+			ncl = pw_clean_record_shared_mapping_range(s.f, first, nr, bpg, bitmap, &start, &end);
+		}
 
 		CHECK_EQ(nwp, pairs);
 		CHECK_EQ(ncl, pairs);
@@ -133,9 +141,14 @@ TEST(vmwgfx_rounds_match_write_log)
 			CHECK_EQ(end, hi);
 		}
 		/* a second round right away finds nothing */
-		uint64_t bm2[2] = { 0 }, s2 = 1, e2 = 0;
-		CHECK_EQ(pw_wp_shared_mapping_range(s.f, first, nr), 0);
-		CHECK_EQ(pw_clean_record_shared_mapping_range(s.f, first, nr, bpg, bm2, &s2, &e2), 0);
+		uint64_t bm2[2] = { 0 }, s2 = 1, e2 = 0, nwp2 = 1;
+		if (fused) {
+			CHECK_EQ(pw_wp_clean_record_shared_mapping_range(s.f, first, nr, bpg, bm2, &s2, &e2, &nwp2), 0);
+			CHECK_EQ(nwp2, 0);
+		} else {
+			CHECK_EQ(pw_wp_shared_mapping_range(s.f, first, nr), 0);
+			CHECK_EQ(pw_clean_record_shared_mapping_range(s.f, first, nr, bpg, bm2, &s2, &e2), 0);
+		}
 		CHECK_EQ(bm2[0] | bm2[1], 0);
 		CHECK(s2 >= e2);
 		if (tap_cur_failed)
@@ -431,6 +444,11 @@ TEST(bad_arguments_change_nothing)
 	CHECK_EQ(pw_wp_shared_mapping_range(s.f, 0, 0), 0);
 	CHECK_EQ(pw_clean_record_shared_mapping_range(s.f, 16, 4, 17, &bm, &st, &en), 0);
 	CHECK_EQ(pw_clean_record_shared_mapping_range(s.f, 16, 4, 0, NULL, &st, &en), 0);
+	CHECK_EQ(pw_wp_clean_record_shared_mapping_range(s.f, 16, 4, 17, &bm, &st, &en, NULL), 0);
+	CHECK_EQ(pw_wp_clean_record_shared_mapping_range(NULL, 16, 4, 0, &bm, &st, &en, NULL), 0);
+	CHECK_EQ(pw_wp_clean_record_shared_mapping_range(s.f, 16, 0, 0, &bm, &st, &en, NULL), 0);
+	CHECK_EQ(pw_wp_clean_record_shared_mapping_range(s.f, 16, 4, 0, &bm, NULL, &en, NULL), 0);
+	CHECK_EQ(bm, 0);
 	CHECK_EQ(st, 3);
 	CHECK_EQ(en, 4);
 	CHECK_EQ(pw_clean_record_shared_mapping_range(s.f, 16, 4, 16, &bm, &st, &en), 1);

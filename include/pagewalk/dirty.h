@@ -83,6 +83,33 @@ uint64_t pw_clean_record_shared_mapping_range(struct pw_file *file, uint64_t fir
 					      uint64_t *bitmap, uint64_t *start, uint64_t *end);
 
 /**
+ * pw_wp_clean_record_shared_mapping_range() - both of the above in one
+ * pass (an extension; the kernel has the two calls only): each entry is
+ * write-protected and cleaned with one atomic read-modify-write, and each
+ * PTE table is read once instead of twice.
+ * @file, @first_index, @nr, @bitmap_pgoff, @bitmap, @start, @end: as
+ *          pw_clean_record_shared_mapping_range().
+ * @nr_wp: if not NULL, set to the number of entries that were writable and
+ *         were made read-only (what pw_wp_shared_mapping_range() returns).
+ *
+ * Guarantees: those of pw_wp_shared_mapping_range() followed by
+ * pw_clean_record_shared_mapping_range(): when it returns every entry of
+ * the range is read-only and clean, and flushed from every TLB; every entry
+ * dirty when the call starts is recorded; a write during the call either
+ * sets Dirty in an entry the call has not reached yet (recorded now) or
+ * faults after it (recorded by the next round); no entry is cleaned without
+ * being recorded. Huge entries are skipped and counted, as by the others.
+ *
+ * Context: as pw_wp_shared_mapping_range().
+ * Return: the number of entries cleaned (and recorded); 0 and no change for
+ * the bad input pw_clean_record_shared_mapping_range() refuses.
+ */
+uint64_t pw_wp_clean_record_shared_mapping_range(struct pw_file *file, uint64_t first_index,
+						 uint64_t nr, uint64_t bitmap_pgoff,
+						 uint64_t *bitmap, uint64_t *start, uint64_t *end,
+						 uint64_t *nr_wp);
+
+/**
  * pw_dirty_huge_skipped() - huge entries the two helpers met and left
  * alone in mappings of @file since it was created (the kernel WARNs about
  * a writable or dirty one instead).
