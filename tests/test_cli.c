@@ -754,6 +754,66 @@ TEST(cpu_out_of_range_on_a_dataset)
 	run_free(&r);
 }
 
+/* A dataset's ELF core cut in half: dumped as far as it goes with a warning, exit 3. */
+TEST(truncated_elf_core)
+{
+	char path[600], cut[300], want[120];
+	size_t zlen, cap, n;
+	uint8_t *z, *elf;
+	FILE *f;
+	struct run r;
+
+	if (!dataset("ptd-4l-nopti", path, sizeof(path)))
+		return;
+	f = fopen(path, "rb");
+	REQUIRE(f);
+	fseek(f, 0, SEEK_END);
+	zlen = (size_t)ftell(f);
+	rewind(f);
+	z = malloc(zlen);
+	REQUIRE(z && fread(z, 1, zlen, f) == zlen);
+	fclose(f);
+	cap = (size_t)ZSTD_getFrameContentSize(z, zlen);
+	REQUIRE(cap != ZSTD_CONTENTSIZE_ERROR && cap != ZSTD_CONTENTSIZE_UNKNOWN);
+	elf = malloc(cap);
+	REQUIRE(elf);
+	n = ZSTD_decompress(elf, cap, z, zlen);
+	free(z);
+	REQUIRE(!ZSTD_isError(n));
+	snprintf(cut, sizeof(cut), "%s/cut.elf", tmpdir);
+	/* Cut in the middle: later segments start past the end, refused. */
+	f = fopen(cut, "wb");
+	REQUIRE(f && fwrite(elf, 1, n / 2, f) == n / 2);
+	fclose(f);
+	snprintf(want, sizeof(want), "truncated at byte %zu (PT_LOAD segment", n / 2);
+	r = RUN_CLI("ptdump", "--image", cut, "--format", "qemu-info-mem");
+	CHECK_EQ(r.rc, 3);
+	CHECK(has(r.err, want));
+	CHECK_EQ(r.out_len, 0);
+	run_free(&r);
+	/* Cut inside the last segment: opened, dumped, warned, exit 3; --strict refuses. */
+	f = fopen(cut, "wb");
+	REQUIRE(f && fwrite(elf, 1, n - 8192, f) == n - 8192);
+	fclose(f);
+	free(elf);
+	snprintf(want, sizeof(want), "warning: truncated at byte %zu", n - 8192);
+	r = RUN_CLI("ptdump", "--image", cut, "--format", "qemu-info-mem");
+	CHECK_EQ(r.rc, 3);
+	CHECK(has(r.err, want));
+	CHECK(r.out_len > 1000);
+	run_free(&r);
+	snprintf(want, sizeof(want), "truncated at byte %zu (PT_LOAD segment past the end", n - 8192);
+	r = RUN_CLI("ptdump", "--image", cut, "--strict");
+	CHECK_EQ(r.rc, 3);
+	CHECK(has(r.err, want));
+	CHECK_EQ(r.out_len, 0);
+	run_free(&r);
+	r = RUN_CLI("translate", "--image", cut, "ffffffff81000000");
+	CHECK_EQ(r.rc, 3);
+	run_free(&r);
+	unlink(cut);
+}
+
 TEST(version_json_and_man_page)
 {
 	struct run r = RUN_CLI("--version");
@@ -850,6 +910,7 @@ int main(void)
 	RUN(usage_errors_say_what_was_wrong);
 	RUN(image_errors_exit_3_with_the_byte);
 	RUN(cpu_out_of_range_on_a_dataset);
+	RUN(truncated_elf_core);
 	RUN(version_json_and_man_page);
 	{
 		char p[300];
