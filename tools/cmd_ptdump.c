@@ -223,11 +223,13 @@ int cmd_ptdump(int argc, char **argv)
 			.follow_aliases = !strcmp(aliases, "follow"),
 			.show_aliases = !strcmp(aliases, "once"),
 			.max_entries = a.max_entries,
+			.progress = progress_on() ? progress_entries : NULL,
 		};
 
 		if (!plain)
 			o.markers = pw_ptdump_x86_markers_at(pw_mm_paging(mm)->levels, &bases, mbuf);
 		err = pw_ptdump(mm, out, &o, &sum);
+		progress_final_entries(sum.entries);
 	}
 	if (out != stdout && fclose(out) && !err)
 		err = -EIO;

@@ -116,7 +116,7 @@ static struct progress {
 	struct pw_phys outer;
 	bool on, shown, force;
 	uint64_t tables, lines;
-	const uint64_t *entries; /* the ptdump's count, when it reports one */
+	uint64_t entries; /* the ptdump's count, when it reports one (else 0) */
 	struct timespec t0, last;
 	const char *cmd;
 } prog;
@@ -131,9 +131,10 @@ static void progress_print(const char *end)
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	fprintf(stderr, "\rpagewalk %s: %" PRIu64 " tables visited, ~%" PRIu64
+	fprintf(stderr, "\rpagewalk %s: %" PRIu64 " tables visited, %s%" PRIu64
 			" entries read, %" PRIu64 " lines out, %.1f s%s",
-		prog.cmd, prog.tables, prog.tables * 512, prog.lines, since(&prog.t0, &now), end);
+		prog.cmd, prog.tables, prog.entries ? "" : "~",
+		prog.entries ? prog.entries : prog.tables * 512, prog.lines, since(&prog.t0, &now), end);
 	prog.last = now;
 	prog.shown = true;
 }
@@ -152,6 +153,18 @@ static void *progress_map(const struct pw_phys *phys, uint64_t pfn)
 	if (!(++prog.tables & 255))
 		progress_tick();
 	return pw_phys_frame(prog.inner, pfn);
+}
+
+void progress_entries(void *arg, uint64_t entries, uint64_t lines)
+{
+	prog.entries = entries;
+	if (prog.on)
+		progress_tick();
+}
+
+void progress_final_entries(uint64_t entries)
+{
+	prog.entries = entries;
 }
 
 void progress_line(uint64_t lines)

@@ -36,6 +36,9 @@ void print_broken(const char *cmd, const struct survey *sv);
 /* Output lines so far (checks the clock every 4096 lines); the final line. */
 void progress_line(uint64_t lines);
 void progress_done(void);
+/* pw_ptdump_opts.progress: the exact entries read (the QEMU formats give ~512 per table). */
+void progress_entries(void *arg, uint64_t entries, uint64_t lines);
+void progress_final_entries(uint64_t entries);
 bool progress_on(void);
 
 #endif

@@ -66,6 +66,9 @@ struct pw_ptdump_marker {
  *          table already entered as a line of its own saying where that
  *          subtree was first printed (see pw_ptdump()) instead of merging
  *          it into the empty range around it.
+ * @progress: if set, called every 65536 steps of the walk with @progress_arg,
+ *          the entries read so far and the lines printed so far (for a
+ *          progress line; it must not use the mm).
  */
 struct pw_ptdump_opts {
 	enum pw_ptdump_format format;
@@ -75,6 +78,8 @@ struct pw_ptdump_opts {
 	bool follow_aliases;
 	uint64_t max_entries;
 	bool show_aliases;
+	void (*progress)(void *progress_arg, uint64_t entries, uint64_t lines);
+	void *progress_arg;
 };
 
 /**

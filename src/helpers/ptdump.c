@@ -41,6 +41,7 @@ struct dump {
 	struct seen_tbl { uint64_t key, va; } *tbl;
 	size_t tbl_cap, tbl_len;
 	int maxphy;
+	uint64_t steps; /* for opts->progress */
 };
 
 static const char *const reason_name[] = {
@@ -290,6 +291,9 @@ static int dump_range(struct dump *d, struct pw_mm *mm, uint64_t start, uint64_t
 	pw_for_each_entry_max(&st, mm, start, end, flags, max) {
 		int depth = pw_depth(d->levels, st.level);
 
+		if (opts->progress && !(++d->steps & 0xffff))
+			opts->progress(opts->progress_arg, d->sum.entries + st._private.visits,
+				       d->sum.lines);
 		if (st.type == PW_STEP_HOLE && st.reason == PW_HOLE_NONCANONICAL)
 			continue;
 		effective_prot(d, depth, st.entry);
