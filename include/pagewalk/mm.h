@@ -44,6 +44,8 @@ enum {
 	PW_VM_HUGE_2M = 1u << 16,    /* fault in 2 MiB leaves where aligned */
 	PW_VM_HUGE_1G = 1u << 17,    /* fault in 1 GiB leaves where aligned */
 	PW_VM_SUPERVISOR = 1u << 18, /* entries without US: a kernel mapping */
+	PW_VM_SOFTDIRTY = 1u << 27,  /* every page reads soft-dirty: set on new VMAs, cleared by
+				      * pw_clear_refs(PW_CLEAR_REFS_SOFT_DIRTY); ignored by merging */
 };
 
 /**

@@ -79,7 +79,9 @@ enum {
  * a non-present entry is never mistaken for a global one).
  */
 #define PW_SW_PROTNONE PW_SW1
-#define PW_SW_SOFTDIRTY PW_SW2
+/* Soft-dirty (x86 Linux's _PAGE_SOFT_DIRTY, bit 11): set with D by every
+ * write fault, cleared by pw_clear_refs() (pagewalk/pagemap.h). */
+#define PW_SW_SOFTDIRTY PW_SW3
 
 /** Protection-relevant bits of an entry, as Linux's PTE_FLAGS_MASK sees them
  *  for a given MAXPHYADDR: everything outside the frame-number field. */

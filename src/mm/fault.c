@@ -74,7 +74,7 @@ static int wp_fault(struct pw_mm *mm, const struct pw_vma *vma, enum pw_level le
 	if (!must_copy(vma, f)) {
 		if (f && f->mapping)
 			__atomic_fetch_or(&f->flags, PW_FRAME_DIRTY, __ATOMIC_RELAXED);
-		pw_entry_write(e, v | PW_RW | PW_D | PW_A);
+		pw_entry_write(e, v | PW_RW | PW_D | PW_A | PW_SW_SOFTDIRTY);
 		return 0;
 	}
 	if (!may_copy)
@@ -88,7 +88,7 @@ static int wp_fault(struct pw_mm *mm, const struct pw_vma *vma, enum pw_level le
 	pw_frame_meta(mm->pt.arena, npfn)->flags |= PW_FRAME_ANON;
 	pw_frame_meta(mm->pt.arena, npfn)->mapcount = 1;
 	pw_entry_write(e, pw_mk_leaf(0, npfn, (v & ~pw_frame_field_mask(mm->pt.cfg.maxphyaddr)) |
-						 PW_RW | PW_D | PW_A));
+						 PW_RW | PW_D | PW_A | PW_SW_SOFTDIRTY));
 	pw_flush_tlb_range(mm, addr, addr + PW_PAGE_SIZE);
 	__atomic_fetch_sub(&f->mapcount, 1, __ATOMIC_RELAXED);
 	pw_frame_put(mm->pt.arena, pfn);
@@ -220,11 +220,14 @@ static int fault_missing(struct pw_mm *mm, const struct pw_vma *vma, const struc
 
 	df = pw_frame_meta(pt->arena, data);
 	leaf_v = pw_mk_leaf(leaf, data, pw_vma_leaf_flags(mm, vma, flags & PW_FAULT_WRITE));
-	if ((!(vma->vm_flags & PW_VM_WRITE) || (vma->vm_flags & PW_VM_SHARED)) && !vma->vm_file) {
-		/* Shared or read-only: a read fault may map it writable at once. */
-		leaf_v = pw_mk_leaf(leaf, data, pw_vma_leaf_flags(mm, vma, true) & ~PW_D);
+	if ((!(vma->vm_flags & PW_VM_WRITE) || (vma->vm_flags & PW_VM_SHARED)) && !vma->vm_file &&
+	    (vma->vm_flags & PW_VM_SOFTDIRTY)) {
+		/* Shared or read-only: a read fault may map it writable at once (not
+		 * once clear_refs tracks soft-dirty here: the first write must fault,
+		 * the kernel's write-notify for !VM_SOFTDIRTY). */
+		leaf_v = pw_mk_leaf(leaf, data, pw_vma_leaf_flags(mm, vma, true) & ~(PW_D | PW_SW_SOFTDIRTY));
 		if (flags & PW_FAULT_WRITE)
-			leaf_v |= PW_D;
+			leaf_v |= PW_D | PW_SW_SOFTDIRTY;
 	}
 	if (!cache) {
 		df->flags |= PW_FRAME_ANON;

@@ -306,7 +306,8 @@ static int mmap_region(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, 
 	vma->vm_mm = mm;
 	vma->vm_pgoff = file ? pgoff : addr >> PW_PAGE_SHIFT;
 	vma->vm_file = file;
-	vma->vm_flags = prot_to_vm(prot) | PW_VM_MAYREAD | PW_VM_MAYWRITE | PW_VM_MAYEXEC;
+	vma->vm_flags = prot_to_vm(prot) | PW_VM_MAYREAD | PW_VM_MAYWRITE | PW_VM_MAYEXEC |
+			PW_VM_SOFTDIRTY; /* a new mapping is soft-dirty, as in the kernel */
 	if (flags & PW_MAP_SHARED)
 		vma->vm_flags |= PW_VM_SHARED | PW_VM_MAYSHARE;
 	if (flags & PW_MAP_HUGE_2M)

@@ -121,7 +121,9 @@ int pw_vma_split(struct pw_mm *mm, size_t i, uint64_t addr)
 
 bool pw_vma_can_merge(const struct pw_vma *a, const struct pw_vma *b)
 {
-	return a->vm_end == b->vm_start && a->vm_flags == b->vm_flags &&
+	/* VM_SOFTDIRTY does not keep VMAs apart (the kernel's VM_IGNORE_MERGE) */
+	return a->vm_end == b->vm_start &&
+	       ((a->vm_flags ^ b->vm_flags) & ~(uint32_t)PW_VM_SOFTDIRTY) == 0 &&
 	       !a->vm_file && !b->vm_file && /* file VMAs never merge */
 	       a->vm_private_data == b->vm_private_data &&
 	       a->vm_pgoff + ((a->vm_end - a->vm_start) >> PW_PAGE_SHIFT) == b->vm_pgoff;
@@ -135,11 +137,13 @@ void pw_vma_merge_around(struct pw_mm *mm, uint64_t addr)
 	if (i >= mm->nr_vmas)
 		return;
 	if (i + 1 < mm->nr_vmas && pw_vma_can_merge(mm->vmas[i], mm->vmas[i + 1])) {
+		mm->vmas[i]->vm_flags |= mm->vmas[i + 1]->vm_flags & PW_VM_SOFTDIRTY;
 		mm->vmas[i]->vm_end = mm->vmas[i + 1]->vm_end;
 		free(mm->vmas[i + 1]);
 		pw_vma_remove_at(mm, i + 1);
 	}
 	if (i > 0 && pw_vma_can_merge(mm->vmas[i - 1], mm->vmas[i])) {
+		mm->vmas[i - 1]->vm_flags |= mm->vmas[i]->vm_flags & PW_VM_SOFTDIRTY;
 		mm->vmas[i - 1]->vm_end = mm->vmas[i]->vm_end;
 		free(mm->vmas[i]);
 		pw_vma_remove_at(mm, i);
@@ -158,7 +162,7 @@ uint64_t pw_vma_leaf_flags(const struct pw_mm *mm, const struct pw_vma *vma, boo
 	if (!(f & PW_VM_SUPERVISOR))
 		v |= PW_US;
 	if ((f & PW_VM_WRITE) && write)
-		v |= PW_RW | PW_D;
+		v |= PW_RW | PW_D | PW_SW_SOFTDIRTY; /* x86 pte_mkdirty() sets both */
 	if (!(f & PW_VM_EXEC) && mm->pt.cfg.nxe)
 		v |= PW_NX;
 	return v;

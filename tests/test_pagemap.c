@@ -1,0 +1,543 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Description: pw_pagemap_read() and pw_pagemap_scan() on random address
+ * spaces (anonymous private and shared, 2 MiB and 1 GiB leaves, files,
+ * PROT_NONE, forked copies) compared with an independent computation that
+ * reads the tables from arena memory one address at a time; every mask
+ * combination drawn at random, with max_pages and vec_len cut-offs;
+ * soft-dirty round trips through pw_access() and pw_clear_refs(); bad
+ * input with the kernel's errno and nothing changed. PW_SEED repeats a run.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <pagewalk/file.h>
+#include <pagewalk/mm.h>
+#include <pagewalk/pagemap.h>
+
+#include "fixture.h"
+
+#define WIN (1ULL << 32) /* the random VMAs live in [WIN, 2 * WIN) */
+
+/* ---- the reference ------------------------------------------------------ */
+
+struct ref {
+	bool mapped; /* a leaf (present or PROT_NONE) maps the page */
+	int level;
+	uint64_t leaf, pfn, head;
+};
+
+static struct ref ref_leaf(struct pw_mm *mm, uint64_t va)
+{
+	const struct pw_paging *cfg = pw_mm_paging(mm);
+	const uint8_t *base = pw_arena_base(pw_mm_arena(mm));
+	uint64_t table = pw_mm_root(mm) << 12, am = ((1ULL << cfg->maxphyaddr) - 1) & ~0xfffULL;
+	struct ref r = { 0 };
+
+	for (int level = cfg->levels - 1; level >= 0; level--) {
+		uint64_t v;
+
+		memcpy(&v, base + table + 8 * ((va >> (12 + 9 * level)) & 511), 8);
+		if (!v)
+			return r;
+		if ((v & 1) && level > 0 && !(v & 0x80)) {
+			table = v & am;
+			continue;
+		}
+		if (!(v & 1) && !(v & (1 << 9)))
+			return r; /* non-present data */
+		if (level > 0 && !(v & 0x80))
+			return r;
+		r.mapped = true;
+		r.level = level;
+		r.leaf = v;
+		r.head = (v & am & ~((1ULL << (12 + 9 * level)) - 1)) >> 12;
+		r.pfn = r.head + ((va & ((1ULL << (12 + 9 * level)) - 1)) >> 12);
+		return r;
+	}
+	return r;
+}
+
+static const struct pw_vma *vma_at(struct pw_mm *mm, uint64_t a)
+{
+	return pw_vma_lookup(mm, a);
+}
+
+static bool frame_file(struct pw_mm *mm, const struct pw_vma *vma, uint64_t head)
+{
+	const struct pw_frame *f = pw_frame_meta(pw_mm_arena(mm), head);
+
+	return f && (!(f->flags & PW_FRAME_ANON) || (vma->vm_flags & PW_VM_SHARED));
+}
+
+/* The pagemap entry of @a, from the tables in memory (mmap lock held). */
+static uint64_t ref_pme(struct pw_mm *mm, uint64_t a)
+{
+	const struct pw_vma *vma = vma_at(mm, a);
+	struct ref r;
+	uint64_t pme = 0;
+
+	if (!vma)
+		return 0;
+	if (vma->vm_flags & PW_VM_SOFTDIRTY)
+		pme |= 1ULL << 55;
+	r = ref_leaf(mm, a);
+	if (!r.mapped)
+		return pme;
+	pme |= 1ULL << 63 | r.pfn;
+	if (r.leaf & (1ULL << 11))
+		pme |= 1ULL << 55;
+	if (frame_file(mm, vma, r.head))
+		pme |= 1ULL << 61;
+	if (pw_frame_meta(pw_mm_arena(mm), r.head)->mapcount == 1)
+		pme |= 1ULL << 56;
+	return pme;
+}
+
+/* PAGEMAP_SCAN categories of @a; false outside VMAs (never reported). */
+static bool ref_cat(struct pw_mm *mm, uint64_t a, uint64_t *cat)
+{
+	const struct pw_vma *vma = vma_at(mm, a);
+	struct ref r;
+
+	if (!vma)
+		return false;
+	*cat = (vma->vm_flags & PW_VM_SOFTDIRTY) ? PW_PAGE_IS_SOFT_DIRTY : 0;
+	r = ref_leaf(mm, a);
+	if (!r.mapped)
+		return true;
+	*cat |= PW_PAGE_IS_PRESENT | PW_PAGE_IS_WRITTEN;
+	if (r.level > 0)
+		*cat |= PW_PAGE_IS_HUGE;
+	if (r.leaf & (1ULL << 11))
+		*cat |= PW_PAGE_IS_SOFT_DIRTY;
+	if (frame_file(mm, vma, r.head))
+		*cat |= PW_PAGE_IS_FILE;
+	return true;
+}
+
+/* ---- a random address space --------------------------------------------- */
+
+static uint64_t rnd(uint64_t n)
+{
+	return tap_rand() % n;
+}
+
+/* A page near a random VMA's start (some in the gap before it). */
+static uint64_t near_vma(struct pw_mm *mm)
+{
+	const struct pw_vma *vma;
+	uint64_t n = 0, pick, a = WIN;
+
+	pw_mmap_read_lock(mm);
+	pw_for_each_vma(mm, vma)
+		n++;
+	pick = n ? rnd(n) : 0;
+	pw_for_each_vma(mm, vma)
+		if (!pick--)
+			a = vma->vm_start;
+	pw_mmap_read_unlock(mm);
+	return a - (rnd(64) << 12);
+}
+
+static void random_space(struct pw_mm *mm, struct pw_file *file)
+{
+	static const int prots[] = { PW_PROT_NONE, PW_PROT_READ, PW_PROT_READ | PW_PROT_WRITE };
+
+	for (int i = 0; i < 24; i++) {
+		uint64_t len = (1 + rnd(64)) << 12, addr = WIN + (rnd(WIN >> 21) << 21), got;
+		unsigned flags = PW_MAP_FIXED | (rnd(3) ? PW_MAP_PRIVATE : PW_MAP_SHARED);
+		int prot = prots[rnd(3)], kind = (int)rnd(6);
+
+		if (kind == 0) {
+			len = (1 + rnd(3)) << 21;
+			flags |= PW_MAP_HUGE_2M;
+		} else if (kind == 1 && i < 2) {
+			addr = WIN + (rnd(3) << 30);
+			len = 1ULL << 30;
+			flags = PW_MAP_FIXED | PW_MAP_PRIVATE | PW_MAP_HUGE_1G;
+		}
+		if (kind == 2)
+			CHECK_EQ(pw_mmap_file(mm, addr, len, prot, flags, file, rnd(16), &got), 0);
+		else
+			CHECK_EQ(pw_mmap(mm, addr, len, prot, flags, &got), 0);
+		/* touch some pages, reading or writing, before some PROT_NONE */
+		for (int t = 0; t < 8; t++) {
+			uint64_t a = addr + (rnd(len >> 12) << 12);
+
+			pw_access(mm, NULL, a, rnd(2) ? PW_FAULT_WRITE | PW_FAULT_USER : PW_FAULT_USER, NULL);
+		}
+		if (rnd(4) == 0)
+			CHECK_EQ(pw_mprotect(mm, addr, len, PW_PROT_NONE), 0);
+		if (rnd(5) == 0)
+			CHECK_EQ(pw_clear_refs(mm, PW_CLEAR_REFS_SOFT_DIRTY), 0);
+	}
+}
+
+/* ---- pagemap ------------------------------------------------------------ */
+
+static void check_pagemap(struct pw_mm *mm)
+{
+	uint64_t n = WIN >> 12, *out = malloc(n * 8); /* the whole window first */
+
+	for (int round = 0; round < 8; round++) {
+		/* a window around the VMAs: some start in gaps, some inside */
+		uint64_t start = round ? near_vma(mm) : WIN, bad = 0;
+
+		memset(out, 0xa5, n * 8);
+		if (round == 1)
+			n = 4096;
+		CHECK_EQ(pw_pagemap_read(mm, start, n, out), (int64_t)n);
+		pw_mmap_read_lock(mm);
+		for (uint64_t i = 0; i < n; i++)
+			if (out[i] != ref_pme(mm, start + (i << 12)) && bad++ < 4)
+				printf("# %#lx: %#lx != %#lx\n", (unsigned long)(start + (i << 12)),
+				       (unsigned long)out[i], (unsigned long)ref_pme(mm, start + (i << 12)));
+		pw_mmap_read_unlock(mm);
+		CHECK_EQ(bad, 0);
+	}
+	free(out);
+}
+
+/* ---- PAGEMAP_SCAN ------------------------------------------------------- */
+
+static const uint64_t cats[] = { PW_PAGE_IS_WPALLOWED, PW_PAGE_IS_WRITTEN, PW_PAGE_IS_FILE,
+				 PW_PAGE_IS_PRESENT, PW_PAGE_IS_HUGE, PW_PAGE_IS_SOFT_DIRTY,
+				 PW_PAGE_IS_SWAPPED, PW_PAGE_IS_PFNZERO };
+
+static uint64_t rnd_mask(void)
+{
+	uint64_t m = 0;
+
+	for (unsigned i = 0; i < 8; i++)
+		if (rnd(3) == 0)
+			m |= cats[i];
+	return m;
+}
+
+static bool interesting(const struct pw_pm_scan_arg *a, uint64_t cat)
+{
+	cat ^= a->category_inverted;
+	return (cat & a->category_mask) == a->category_mask &&
+	       (!a->category_anyof_mask || (cat & a->category_anyof_mask));
+}
+
+/* The expected scan, page by page. Return regions; *walk_end where it stops. */
+static int64_t ref_scan(struct pw_mm *mm, const struct pw_pm_scan_arg *a, struct pw_page_region *v,
+			uint64_t *walk_end)
+{
+	uint64_t nr = 0, found = 0, max = a->max_pages ? a->max_pages : UINT64_MAX;
+
+	*walk_end = a->end;
+	/* a VMA is skipped whole when the masks demand WPALLOWED (nothing has it) */
+	if (a->category_mask & ~a->category_inverted & PW_PAGE_IS_WPALLOWED)
+		return 0;
+	for (uint64_t p = a->start; p < a->end; p += 4096) {
+		uint64_t cat;
+
+		if (!ref_cat(mm, p, &cat) || !interesting(a, cat) || !a->vec_len)
+			continue;
+		cat &= a->return_mask;
+		if (found == max) {
+			*walk_end = p;
+			break;
+		}
+		if (nr && v[nr - 1].end == p && v[nr - 1].categories == cat) {
+			v[nr - 1].end = p + 4096;
+		} else if (nr == a->vec_len) {
+			*walk_end = p;
+			break;
+		} else {
+			v[nr++] = (struct pw_page_region){ p, p + 4096, cat };
+		}
+		found++;
+		if (found == max && p + 4096 < a->end) {
+			/* the kernel stops at the next interesting page, or walks on to the end */
+			continue;
+		}
+	}
+	return (int64_t)nr;
+}
+
+static void check_scan(struct pw_mm *mm)
+{
+	enum { VEC = 64 };
+	struct pw_page_region got[VEC + 1], want[VEC];
+	uint64_t bad = 0;
+
+	for (int round = 0; round < 200; round++) {
+		struct pw_pm_scan_arg a = {
+			.size = sizeof(a),
+			.start = rnd(32) ? near_vma(mm) : WIN,
+			.vec = got,
+			.vec_len = rnd(5) ? 1 + rnd(VEC) : 0,
+			.max_pages = rnd(3) ? 0 : 1 + rnd(2048),
+			.category_inverted = rnd_mask(),
+			.category_mask = rnd_mask() & ~(uint64_t)PW_PAGE_IS_WPALLOWED,
+			.category_anyof_mask = rnd(2) ? rnd_mask() : 0,
+			.return_mask = rnd(4) ? rnd_mask() | PW_PAGE_IS_PRESENT : 0,
+		};
+		uint64_t wend;
+		int64_t n, wn;
+
+		if (round % 50 == 0)
+			a.category_mask |= PW_PAGE_IS_WPALLOWED; /* selects nothing */
+		a.end = a.start + (rnd(32) ? rnd(1 << 13) << 12 : WIN);
+		memset(got, 0x5a, sizeof(got));
+		n = pw_pagemap_scan(mm, &a);
+		pw_mmap_read_lock(mm);
+		wn = ref_scan(mm, &a, want, &wend);
+		pw_mmap_read_unlock(mm);
+		if (n != wn || a.walk_end != wend ||
+		    (n > 0 && memcmp(got, want, (size_t)n * sizeof(*got)))) {
+			if (bad++ < 3)
+				printf("# round %d: %ld regions (want %ld), walk_end %#lx (want %#lx)\n", round,
+				       (long)n, (long)wn, (unsigned long)a.walk_end, (unsigned long)wend);
+		}
+		/* nothing written past what it reported */
+		CHECK_EQ(got[n > 0 ? n : 0].start, 0x5a5a5a5a5a5a5a5aULL);
+	}
+	CHECK_EQ(bad, 0);
+}
+
+static void random_run(int levels)
+{
+	struct env e;
+	struct pw_file *f;
+	struct pw_mm *child;
+
+	env_init(&e, levels, 3ULL << 30);
+	REQUIRE_EQ(pw_file_create(e.a, 1 << 20, &f), 0);
+	random_space(e.mm, f);
+	check_pagemap(e.mm);
+	check_scan(e.mm);
+	/* a fork shares frames: no page is exclusive anymore where both map it */
+	REQUIRE_EQ(pw_mm_fork(e.mm, &child), 0);
+	check_pagemap(e.mm);
+	check_pagemap(child);
+	check_scan(child);
+	pw_mm_destroy(child);
+	pw_mm_destroy(e.mm);
+	e.mm = NULL;
+	CHECK_EQ(pw_file_destroy(f), 0);
+	CHECK_EQ(pw_arena_free_frames(e.a), e.free0 + 0); /* everything back */
+	pw_arena_destroy(e.a);
+}
+
+TEST(random_4level)
+{
+	random_run(4);
+}
+
+TEST(random_5level)
+{
+	random_run(5);
+}
+
+/* ---- soft-dirty --------------------------------------------------------- */
+
+static uint64_t pme(struct pw_mm *mm, uint64_t a)
+{
+	uint64_t v = 0;
+
+	CHECK_EQ(pw_pagemap_read(mm, a, 1, &v), 1);
+	return v;
+}
+
+static unsigned write_faults(struct pw_mm *mm, uint64_t a)
+{
+	struct pw_access_result r;
+
+	CHECK_EQ(pw_access(mm, NULL, a, PW_FAULT_WRITE | PW_FAULT_USER, &r), 0);
+	return r.nr_faults;
+}
+
+TEST(soft_dirty_round_trip)
+{
+	struct env e;
+	uint64_t a, s, h;
+
+	env_init(&e, 4, 64 << 20);
+	REQUIRE_EQ(pw_mmap(e.mm, 0, 16 << 12, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_PRIVATE, &a), 0);
+	REQUIRE_EQ(pw_mmap(e.mm, 0, 16 << 12, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_SHARED, &s), 0);
+	REQUIRE_EQ(pw_mmap(e.mm, 0, 4 << 20, PW_PROT_READ | PW_PROT_WRITE,
+			   PW_MAP_PRIVATE | PW_MAP_HUGE_2M, &h), 0);
+	/* a new mapping is soft-dirty everywhere, also where nothing is mapped */
+	CHECK(pme(e.mm, a + 5 * 4096) & PW_PM_SOFT_DIRTY);
+	CHECK_EQ(write_faults(e.mm, a), 1);
+	CHECK(entry_of(e.mm, a) & PW_SW_SOFTDIRTY);
+	CHECK_EQ(peek(e.mm, s), 0); /* read fault of shared memory */
+	h += (2 << 20) - (h & ((2 << 20) - 1)) == (2 << 20) ? 0 : (2 << 20) - (h & ((2 << 20) - 1));
+	CHECK_EQ(write_faults(e.mm, h), 1);
+
+	CHECK_EQ(pw_clear_refs(e.mm, PW_CLEAR_REFS_SOFT_DIRTY), 0);
+	CHECK_EQ(pme(e.mm, a) & PW_PM_SOFT_DIRTY, 0);
+	CHECK(pme(e.mm, a) & PW_PM_PRESENT);
+	CHECK_EQ(pme(e.mm, a + 5 * 4096), 0); /* VM_SOFTDIRTY went too */
+	CHECK_EQ(pme(e.mm, h) & PW_PM_SOFT_DIRTY, 0);
+	CHECK_EQ(entry_of(e.mm, a) & PW_RW, 0); /* write-protected */
+	/* the next write faults exactly once and sets the bit again */
+	CHECK_EQ(write_faults(e.mm, a), 1);
+	CHECK_EQ(write_faults(e.mm, a), 0);
+	CHECK(pme(e.mm, a) & PW_PM_SOFT_DIRTY);
+	CHECK_EQ(pme(e.mm, a + 4096) & PW_PM_SOFT_DIRTY, 0);
+	/* shared memory: mapped read-only, so the first write faults */
+	CHECK_EQ(write_faults(e.mm, s), 1);
+	CHECK(pme(e.mm, s) & PW_PM_SOFT_DIRTY);
+	CHECK_EQ(peek(e.mm, s + 4096), 0); /* a read fault after clear_refs: read-only */
+	CHECK_EQ(entry_of(e.mm, s + 4096) & PW_RW, 0);
+	CHECK_EQ(write_faults(e.mm, s + 4096), 1);
+	CHECK(pme(e.mm, s + 4096) & PW_PM_SOFT_DIRTY);
+	/* a new page faulted in by a write is soft-dirty */
+	CHECK_EQ(write_faults(e.mm, a + 9 * 4096), 1);
+	CHECK(pme(e.mm, a + 9 * 4096) & PW_PM_SOFT_DIRTY);
+	/* a huge leaf: one fault, all 512 pages soft-dirty, still huge */
+	CHECK_EQ(write_faults(e.mm, h + 4096), 1);
+	CHECK(pme(e.mm, h + 511 * 4096) & PW_PM_SOFT_DIRTY);
+	{
+		struct pw_page_region r[4];
+		struct pw_pm_scan_arg arg = { .size = sizeof(arg), .start = h, .end = h + (2 << 20),
+					      .vec = r, .vec_len = 4,
+					      .category_mask = PW_PAGE_IS_SOFT_DIRTY,
+					      .return_mask = PW_PAGE_IS_HUGE | PW_PAGE_IS_SOFT_DIRTY };
+
+		CHECK_EQ(pw_pagemap_scan(e.mm, &arg), 1);
+		CHECK_EQ(r[0].start, h);
+		CHECK_EQ(r[0].end, h + (2 << 20));
+		CHECK_EQ(r[0].categories, PW_PAGE_IS_HUGE | PW_PAGE_IS_SOFT_DIRTY);
+	}
+	/* mprotect keeps the bit */
+	CHECK_EQ(pw_mprotect(e.mm, a, 16 << 12, PW_PROT_READ), 0);
+	CHECK(pme(e.mm, a) & PW_PM_SOFT_DIRTY);
+	CHECK(entry_of(e.mm, a) & PW_SW_SOFTDIRTY);
+	/* Accessed-bit clearing leaves soft-dirty alone */
+	CHECK(entry_of(e.mm, a) & PW_A);
+	CHECK_EQ(pw_clear_refs(e.mm, PW_CLEAR_REFS_ANON), 0);
+	CHECK_EQ(entry_of(e.mm, a) & PW_A, 0);
+	CHECK(entry_of(e.mm, a) & PW_SW_SOFTDIRTY);
+	env_fini(&e);
+}
+
+TEST(clear_refs_mapped_and_anon)
+{
+	struct env e;
+	struct pw_file *f;
+	uint64_t a, m;
+
+	env_init(&e, 4, 64 << 20);
+	REQUIRE_EQ(pw_file_create(e.a, 1 << 16, &f), 0);
+	REQUIRE_EQ(pw_mmap(e.mm, 0, 4 << 12, PW_PROT_READ, PW_MAP_PRIVATE, &a), 0);
+	REQUIRE_EQ(pw_mmap_file(e.mm, 0, 4 << 12, PW_PROT_READ, PW_MAP_SHARED, f, 0, &m), 0);
+	CHECK_EQ(peek(e.mm, a), 0);
+	CHECK_EQ(peek(e.mm, m), 0);
+	CHECK(pme(e.mm, m) & PW_PM_FILE);
+	CHECK_EQ(pme(e.mm, a) & PW_PM_FILE, 0);
+	CHECK_EQ(pw_clear_refs(e.mm, PW_CLEAR_REFS_MAPPED), 0);
+	CHECK(entry_of(e.mm, a) & PW_A);
+	CHECK_EQ(entry_of(e.mm, m) & PW_A, 0);
+	CHECK_EQ(peek(e.mm, m), 0);
+	CHECK_EQ(pw_clear_refs(e.mm, PW_CLEAR_REFS_ALL), 0);
+	CHECK_EQ(entry_of(e.mm, a) & PW_A, 0);
+	CHECK_EQ(entry_of(e.mm, m) & PW_A, 0);
+	pw_mm_destroy(e.mm);
+	e.mm = NULL;
+	CHECK_EQ(pw_file_destroy(f), 0);
+	CHECK_EQ(pw_arena_free_frames(e.a), e.free0);
+	pw_arena_destroy(e.a);
+}
+
+/* ---- bad input ----------------------------------------------------------- */
+
+TEST(bad_input)
+{
+	struct env e;
+	uint64_t a, out[4] = { 7, 7, 7, 7 }, before;
+	struct pw_page_region r[2] = { { 9, 9, 9 }, { 9, 9, 9 } };
+	struct pw_pm_scan_arg good = { .size = sizeof(good), .vec = r, .vec_len = 2,
+				       .return_mask = PW_PAGE_IS_PRESENT }, arg;
+
+	env_init(&e, 4, 64 << 20);
+	REQUIRE_EQ(pw_mmap(e.mm, 0, 4 << 12, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_PRIVATE, &a), 0);
+	CHECK_EQ(poke(e.mm, a, 1), 0);
+	good.start = a;
+	good.end = a + (4 << 12);
+	good.walk_end = 0x1234;
+
+	CHECK_EQ(pw_pagemap_read(e.mm, a + 1, 1, out), -EINVAL);
+	CHECK_EQ(pw_pagemap_read(NULL, a, 1, out), -EINVAL);
+	CHECK_EQ(pw_pagemap_read(e.mm, a, 1, NULL), -EFAULT);
+	CHECK_EQ(out[0], 7);
+	/* past the end of user space: a short read */
+	CHECK_EQ(pw_pagemap_read(e.mm, (1ULL << 47) - 8192, 4, out), 2);
+	CHECK_EQ(out[2], 7);
+	CHECK_EQ(pw_pagemap_read(e.mm, 1ULL << 47, 4, out), 0);
+
+#define SCAN_BAD(field, value, err)                                     \
+	do {                                                            \
+		arg = good;                                             \
+		arg.field = (value);                                    \
+		CHECK_EQ(pw_pagemap_scan(e.mm, &arg), err);             \
+		CHECK_EQ(arg.walk_end, 0x1234);                         \
+		CHECK_EQ(r[0].start, 9);                                \
+	} while (0)
+	SCAN_BAD(size, sizeof(good) - 8, -EINVAL);
+	SCAN_BAD(flags, 1ULL << 2, -EINVAL);
+	SCAN_BAD(category_mask, 1ULL << 8, -EINVAL);
+	SCAN_BAD(category_inverted, 1ULL << 40, -EINVAL);
+	SCAN_BAD(return_mask, 1ULL << 9, -EINVAL);
+	SCAN_BAD(category_anyof_mask, 1ULL << 63, -EINVAL);
+	SCAN_BAD(start, a + 8, -EINVAL);
+	SCAN_BAD(end, a - 4096, -EFAULT);
+	SCAN_BAD(end, (1ULL << 47) + 4096, -EFAULT);
+	SCAN_BAD(vec, NULL, -EINVAL);
+	CHECK_EQ(pw_pagemap_scan(e.mm, NULL), -EFAULT);
+	CHECK_EQ(pw_pagemap_scan(NULL, &good), -EINVAL);
+	/* no VMA has async write-protect: -EPERM, nothing reported */
+	arg = good;
+	arg.flags = PW_PM_SCAN_CHECK_WPASYNC;
+	CHECK_EQ(pw_pagemap_scan(e.mm, &arg), -EPERM);
+	CHECK_EQ(r[0].start, 9);
+	/* WP_MATCHING skips every such VMA: nothing reported, nothing protected */
+	before = entry_of(e.mm, a);
+	arg = good;
+	arg.flags = PW_PM_SCAN_WP_MATCHING;
+	CHECK_EQ(pw_pagemap_scan(e.mm, &arg), 0);
+	CHECK_EQ(arg.walk_end, good.end);
+	CHECK_EQ(entry_of(e.mm, a), before);
+	/* inverted masks that select nothing */
+	arg = good;
+	arg.category_mask = PW_PAGE_IS_PRESENT;
+	arg.category_inverted = PW_PAGE_IS_PRESENT | PW_PAGE_IS_SOFT_DIRTY;
+	arg.category_anyof_mask = PW_PAGE_IS_SOFT_DIRTY;
+	CHECK_EQ(pw_pagemap_scan(e.mm, &arg), 0);
+	CHECK_EQ(arg.walk_end, good.end);
+	CHECK_EQ(r[0].start, 9);
+	/* a one-region buffer: the first region, and walk_end where the next begins */
+	arg = good;
+	arg.vec_len = 1;
+	arg.return_mask = PW_PAGE_IS_PRESENT;
+	CHECK_EQ(pw_pagemap_scan(e.mm, &arg), 1);
+	CHECK_EQ(r[0].start, a);
+	CHECK_EQ(r[0].end, a + 4096);
+	CHECK_EQ(arg.walk_end, a + 4096);
+	CHECK_EQ(r[1].start, 9);
+
+	before = entry_of(e.mm, a);
+	CHECK_EQ(pw_clear_refs(e.mm, 0), -EINVAL);
+	CHECK_EQ(pw_clear_refs(e.mm, 5), -EINVAL);
+	CHECK_EQ(pw_clear_refs(NULL, PW_CLEAR_REFS_ALL), -EINVAL);
+	CHECK_EQ(entry_of(e.mm, a), before);
+	env_fini(&e);
+}
+
+int main(void)
+{
+	tap_start();
+	tap_seed("test_pagemap");
+	RUN(random_4level);
+	RUN(random_5level);
+	RUN(soft_dirty_round_trip);
+	RUN(clear_refs_mapped_and_anon);
+	RUN(bad_input);
+	return tap_done();
+}
