@@ -132,26 +132,25 @@ static int wp_clean_pte_run(pw_pte_t *pte, uint64_t addr, uint64_t next, struct 
  * Huge entries are never split (their dirty state would be lost), never
  * changed and never counted: skipped, and the skip is counted on the file.
  */
-static int wp_clean_pmd_entry(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
+static int skip_huge(uint64_t v, struct pw_mm_walk *walk)
 {
 	struct wp_walk *w = walk->private;
 
-	if (pw_pmdp_get(pmd).val & PW_PS) {
+	if (v & PW_PS) {
 		pw_file_count_huge_skipped(w->file);
 		walk->action = PW_ACTION_CONTINUE;
 	}
 	return 0;
 }
 
+static int wp_clean_pmd_entry(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
+{
+	return skip_huge(pw_pmdp_get(pmd).val, walk);
+}
+
 static int wp_clean_pud_entry(pw_pud_t *pud, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
 {
-	struct wp_walk *w = walk->private;
-
-	if (pw_pudp_get(pud).val & PW_PS) {
-		pw_file_count_huge_skipped(w->file);
-		walk->action = PW_ACTION_CONTINUE;
-	}
-	return 0;
+	return skip_huge(pw_pudp_get(pud).val, walk);
 }
 
 /* Only shared VMAs that may be written are tracked; others are skipped. */
@@ -227,9 +226,10 @@ PW_API uint64_t pw_wp_shared_mapping_range(struct pw_file *file, uint64_t first_
 	return w.total;
 }
 
-PW_API uint64_t pw_clean_record_shared_mapping_range(struct pw_file *file, uint64_t first_index,
-						     uint64_t nr, uint64_t bitmap_pgoff,
-						     uint64_t *bitmap, uint64_t *start, uint64_t *end)
+/* Clean-record (and with the fused ops also write-protect) [first, first + nr). */
+static uint64_t clean_range(struct pw_file *file, uint64_t first_index, uint64_t nr,
+			    uint64_t bitmap_pgoff, uint64_t *bitmap, uint64_t *start, uint64_t *end,
+			    const struct pw_walk_ops *ops, uint64_t *nr_wp)
 {
 	bool none_set;
 	struct clean_walk cw = { .base.file = file, .bitmap_pgoff = bitmap_pgoff, .bitmap = bitmap };
@@ -242,13 +242,23 @@ PW_API uint64_t pw_clean_record_shared_mapping_range(struct pw_file *file, uint6
 	cw.start = none_set ? nr : *start;
 	cw.end = none_set ? 0 : *end;
 	pw_i_mmap_lock_read(file);
-	err = pw_walk_page_mapping(file, first_index, nr, &clean_walk_ops, &cw);
+	err = pw_walk_page_mapping(file, first_index, nr, ops, &cw);
 	pw_i_mmap_unlock_read(file);
-	PW_BUG_ON(err);
+	PW_BUG_ON(err); /* our callbacks never fail */
 	(void)err;
 	*start = cw.start;
 	*end = cw.end;
+	if (nr_wp)
+		*nr_wp = cw.nr_wp;
 	return cw.base.total;
+}
+
+PW_API uint64_t pw_clean_record_shared_mapping_range(struct pw_file *file, uint64_t first_index,
+						     uint64_t nr, uint64_t bitmap_pgoff,
+						     uint64_t *bitmap, uint64_t *start, uint64_t *end)
+{
+	return clean_range(file, first_index, nr, bitmap_pgoff, bitmap, start, end, &clean_walk_ops,
+			   NULL);
 }
 
 PW_API uint64_t pw_wp_clean_record_shared_mapping_range(struct pw_file *file, uint64_t first_index,
@@ -256,24 +266,6 @@ PW_API uint64_t pw_wp_clean_record_shared_mapping_range(struct pw_file *file, ui
 							uint64_t *bitmap, uint64_t *start,
 							uint64_t *end, uint64_t *nr_wp)
 {
-	bool none_set;
-	struct clean_walk cw = { .base.file = file, .bitmap_pgoff = bitmap_pgoff, .bitmap = bitmap };
-	int err;
-
-	if (!file || !nr || !bitmap || !start || !end || first_index < bitmap_pgoff ||
-	    first_index + nr < first_index)
-		return 0;
-	none_set = *start >= *end;
-	cw.start = none_set ? nr : *start;
-	cw.end = none_set ? 0 : *end;
-	pw_i_mmap_lock_read(file);
-	err = pw_walk_page_mapping(file, first_index, nr, &wp_clean_walk_ops, &cw);
-	pw_i_mmap_unlock_read(file);
-	PW_BUG_ON(err);
-	(void)err;
-	*start = cw.start;
-	*end = cw.end;
-	if (nr_wp)
-		*nr_wp = cw.nr_wp;
-	return cw.base.total;
+	return clean_range(file, first_index, nr, bitmap_pgoff, bitmap, start, end, &wp_clean_walk_ops,
+			   nr_wp);
 }

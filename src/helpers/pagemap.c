@@ -22,14 +22,10 @@ static inline uint64_t vma_bits(const struct pw_vma *vma)
 	return (vma->vm_flags & PW_VM_SOFTDIRTY) ? PW_PM_SOFT_DIRTY : 0;
 }
 
-/* The entries of [addr, next) mapped by leaf @v at @level whose first frame is the one of @addr. */
-static void fill_leaf(struct pagemap *pm, const struct pw_vma *vma, enum pw_level level,
-		      uint64_t v, uint64_t addr, uint64_t next)
+/* The bits of a present leaf @v of @vma whose frame has metadata @f (the PFN aside). */
+static inline uint64_t leaf_bits(const struct pw_vma *vma, uint64_t v, const struct pw_frame *f)
 {
-	uint64_t head = pm_leaf_pfn(level, v, pm->maxphyaddr);
-	uint64_t pfn = head + ((addr & ~pw_level_mask(level)) >> PW_PAGE_SHIFT);
-	const struct pw_frame *f = pw_frame_meta(pm->arena, head);
-	uint64_t bits = vma_bits(vma) | PW_PM_PRESENT, *o = pm->out + ((addr - pm->start) >> PW_PAGE_SHIFT);
+	uint64_t bits = vma_bits(vma) | PW_PM_PRESENT;
 
 	if (v & PW_SW_SOFTDIRTY)
 		bits |= PW_PM_SOFT_DIRTY;
@@ -37,6 +33,18 @@ static void fill_leaf(struct pagemap *pm, const struct pw_vma *vma, enum pw_leve
 		bits |= PW_PM_FILE;
 	if (pm_frame_mapcount(f) == 1)
 		bits |= PW_PM_MMAP_EXCLUSIVE;
+	return bits;
+}
+
+/* The entries of [addr, next) mapped by leaf @v at @level whose first frame is the one of @addr. */
+static void fill_leaf(struct pagemap *pm, const struct pw_vma *vma, enum pw_level level,
+		      uint64_t v, uint64_t addr, uint64_t next)
+{
+	uint64_t head = pm_leaf_pfn(level, v, pm->maxphyaddr);
+	uint64_t pfn = head + ((addr & ~pw_level_mask(level)) >> PW_PAGE_SHIFT);
+	const struct pw_frame *f = pw_frame_meta(pm->arena, head);
+	uint64_t bits = leaf_bits(vma, v, f), *o = pm->out + ((addr - pm->start) >> PW_PAGE_SHIFT);
+
 	for (; addr != next; addr += PW_PAGE_SIZE, pfn++)
 		*o++ = bits | (pfn & PW_PM_PFRAME_MASK);
 }
@@ -49,23 +57,14 @@ static int pagemap_pte_run(pw_pte_t *pte, uint64_t addr, uint64_t next, struct p
 	uint64_t *o = pm->out + ((addr - pm->start) >> PW_PAGE_SHIFT);
 
 	for (; addr != next; addr += PW_PAGE_SIZE, pte++, o++) {
-		uint64_t v = __atomic_load_n(&pte->val, __ATOMIC_RELAXED), pfn, bits;
-		const struct pw_frame *f;
+		uint64_t v = __atomic_load_n(&pte->val, __ATOMIC_RELAXED), pfn;
 
 		if (!pm_leaf_mapped(v)) {
 			*o = none; /* none, or data that is no swap entry here */
 			continue;
 		}
 		pfn = (v & mask) >> PW_PAGE_SHIFT;
-		f = pw_frame_meta(pm->arena, pfn);
-		bits = none | PW_PM_PRESENT | (pfn & PW_PM_PFRAME_MASK);
-		if (v & PW_SW_SOFTDIRTY)
-			bits |= PW_PM_SOFT_DIRTY;
-		if (pm_frame_file(f, vma->vm_flags))
-			bits |= PW_PM_FILE;
-		if (pm_frame_mapcount(f) == 1)
-			bits |= PW_PM_MMAP_EXCLUSIVE;
-		*o = bits;
+		*o = leaf_bits(vma, v, pw_frame_meta(pm->arena, pfn)) | (pfn & PW_PM_PFRAME_MASK);
 	}
 	return 0;
 }
