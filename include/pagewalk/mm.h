@@ -66,6 +66,10 @@ struct pw_vma {
 	/* private: the node in the file's i_mmap interval tree */
 	struct pw_vma *_it_left, *_it_right;
 	uint64_t _it_max; /* largest last page offset in this subtree */
+	/* private: the anonymous reverse map (mm/rmap.c): the anon_vma this VMA
+	 * is linked on (NULL until its first anonymous page), and its list links */
+	struct pw_anon_vma *_anon_vma;
+	struct pw_vma *_av_next, *_av_prev;
 };
 
 /* Protection for pw_mmap()/pw_mprotect(), as PROT_*. */

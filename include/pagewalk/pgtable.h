@@ -342,6 +342,100 @@ static inline void pw_entry_write(uint64_t *p, uint64_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+/* ---- swap-format entries: device-exclusive ------------------------------ */
+
+/*
+ * A swap-format entry is a non-present PTE (P clear) that holds data for
+ * software, laid out as x86-64 Linux lays out its swap entries
+ * (arch/x86/include/asm/pgtable_64.h), adapted to this library's software
+ * bits:
+ *
+ *   bit   63..59   58 ............ 12  11 10  9  8  7  6  5   4   3   2   1   0
+ *         TYPE     ~OFFSET (inverted)   0  0  0  0  0  0  0   A   D   W  SD   P=0
+ *
+ *   P (0)        clear: the MMU faults on the entry.
+ *   SD (1)       the page was soft-dirty (PW_SW_SOFTDIRTY of the replaced PTE).
+ *   W (2)        the page was mapped writable (PW_RW).
+ *   D (3)        the page was dirty (PW_D).
+ *   A (4)        the page was accessed (PW_A).
+ *   5, 6         always 0: A and D of a non-present entry can be set by
+ *                hardware (an erratum), so they carry nothing.
+ *   9            always 0: bit 9 set with P clear is a PROT_NONE leaf
+ *                (PW_SW_PROTNONE), which keeps its frame in the usual place.
+ *   12 .. 58     OFFSET, stored inverted (the kernel's L1TF mitigation): the
+ *                bits a speculating CPU would take as a frame point above
+ *                physical memory, and code that reads the frame field of a
+ *                non-present entry without knowing this format finds no
+ *                frame at all.
+ *   59 .. 63     TYPE; never 0, so an entry is never none.
+ *
+ * For a device-exclusive entry (PW_SWP_DEVICE_EXCLUSIVE, the kernel's
+ * SWP_DEVICE_EXCLUSIVE) OFFSET is the frame the entry stands for: the page
+ * stays mapped (its map count and the mapping's reference are kept), but
+ * only the device may touch it; a CPU access faults and restores the PTE
+ * (pagewalk/devx.h).
+ */
+#define PW_SWP_TYPE_SHIFT 59
+#define PW_SWP_OFFSET_SHIFT 12
+#define PW_SWP_OFFSET_BITS 47
+#define PW_SWP_SOFTDIRTY (1ULL << 1)
+#define PW_SWP_WRITE (1ULL << 2)
+#define PW_SWP_DIRTY (1ULL << 3)
+#define PW_SWP_YOUNG (1ULL << 4)
+#define PW_SWP_FLAGS (PW_SWP_SOFTDIRTY | PW_SWP_WRITE | PW_SWP_DIRTY | PW_SWP_YOUNG)
+
+/** Swap-entry types (bits 63:59). Only device-exclusive entries exist in arena tables. */
+enum {
+	PW_SWP_DEVICE_EXCLUSIVE = 1,
+};
+
+/** pw_swp_type() - the TYPE of a swap-format entry; 0 if @v is not one (present, none, PROT_NONE). */
+static inline unsigned pw_swp_type(uint64_t v)
+{
+	if (!v || (v & (PW_P | PW_SW_PROTNONE)))
+		return 0;
+	return (unsigned)(v >> PW_SWP_TYPE_SHIFT);
+}
+
+/** pw_swp_offset() - the OFFSET of a swap-format entry (for device-exclusive: the frame). */
+static inline uint64_t pw_swp_offset(uint64_t v)
+{
+	return (~v >> PW_SWP_OFFSET_SHIFT) & ((1ULL << PW_SWP_OFFSET_BITS) - 1);
+}
+
+/** pw_mk_swp() - a swap-format entry of @type (1..31) for @offset with PW_SWP_* @flags. */
+static inline uint64_t pw_mk_swp(unsigned type, uint64_t offset, uint64_t flags)
+{
+	uint64_t inv = (~offset & ((1ULL << PW_SWP_OFFSET_BITS) - 1)) << PW_SWP_OFFSET_SHIFT;
+
+	return ((uint64_t)type << PW_SWP_TYPE_SHIFT) | inv | (flags & PW_SWP_FLAGS);
+}
+
+/** pw_is_device_exclusive() - is @v a device-exclusive entry? */
+static inline bool pw_is_device_exclusive(uint64_t v)
+{
+	return pw_swp_type(v) == PW_SWP_DEVICE_EXCLUSIVE;
+}
+
+/**
+ * pw_mk_device_exclusive() - the device-exclusive entry replacing the present
+ * PTE @pte that maps frame @pfn: W, D, A and soft-dirty are kept.
+ */
+static inline uint64_t pw_mk_device_exclusive(uint64_t pfn, uint64_t pte)
+{
+	uint64_t f = 0;
+
+	if (pte & PW_RW)
+		f |= PW_SWP_WRITE;
+	if (pte & PW_D)
+		f |= PW_SWP_DIRTY;
+	if (pte & PW_A)
+		f |= PW_SWP_YOUNG;
+	if (pte & PW_SW_SOFTDIRTY)
+		f |= PW_SWP_SOFTDIRTY;
+	return pw_mk_swp(PW_SWP_DEVICE_EXCLUSIVE, pfn, f);
+}
+
 /* ---- typed per-level names -------------------------------------------- */
 
 /*

@@ -85,19 +85,30 @@ enum {
  * @ptl: for page-table frames, the split page-table lock (0 = unlocked,
  *       otherwise the owning thread's id). See docs/locking.md.
  * @order: block order, valid on a head or a free block.
+ * @pincount: pins taken by pw_get_user_pages(PW_FOLL_PIN) (the kernel's
+ *       page_maybe_dma_pinned() is pincount > 0); each pin also holds a
+ *       reference. Atomic. Pinned frames are 4 KiB frames (GUP splits huge
+ *       leaves before it pins).
  * @mapping, @index: owner and offset, for pages that belong to a file
- *       (the file-mapping code uses them; anonymous pages leave them 0).
+ *       (the file-mapping code uses them). For anonymous pages @index is
+ *       the linear page index the page was faulted at (the VMA's vm_pgoff
+ *       plus the page's offset in it), as the kernel's page->index.
+ * @anon_vma: for anonymous pages, the reverse map of the VMA the page was
+ *       created in (pagewalk/rmap.h): every VMA that may map the page is
+ *       linked under it through fork chains. Valid while @mapcount > 0.
  */
+struct pw_anon_vma;
 struct pw_frame {
 	int32_t refcount;
 	int32_t mapcount;
 	uint32_t flags;
 	uint32_t ptl;
 	uint32_t order;
-	uint32_t pad;
+	int32_t pincount;
 	uint64_t next, prev; /* allocator links while free */
 	void *mapping;
 	uint64_t index;
+	struct pw_anon_vma *anon_vma;
 };
 
 /* Arena creation flags. */

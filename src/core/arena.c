@@ -239,6 +239,8 @@ PW_API int pw_frame_alloc(struct pw_arena *a, unsigned order, uint64_t *out)
 		f->ptl = 0;
 		f->mapping = NULL;
 		f->index = 0;
+		f->pincount = 0;
+		f->anon_vma = NULL;
 	}
 	a->meta[pfn].order = order;
 	a->meta[pfn].refcount = 1;
@@ -268,6 +270,7 @@ PW_API void pw_frame_split(struct pw_arena *a, uint64_t pfn, unsigned order, uns
 	int32_t ref = head->refcount, map = head->mapcount;
 	uint32_t keep = head->flags & (PW_FRAME_ANON | PW_FRAME_DIRTY);
 	void *mapping = head->mapping;
+	struct pw_anon_vma *av = head->anon_vma;
 	uint64_t index = head->index, step = 1ULL << new_order;
 
 	PW_BUG_ON(new_order > order);
@@ -280,6 +283,8 @@ PW_API void pw_frame_split(struct pw_arena *a, uint64_t pfn, unsigned order, uns
 		f->refcount = sub_head ? ref : 0;
 		f->mapcount = sub_head ? map : 0;
 		f->mapping = mapping;
+		f->anon_vma = av;
+		f->pincount = 0; /* huge blocks are never pinned (GUP splits them first) */
 		f->index = index + i;
 	}
 }

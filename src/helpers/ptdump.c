@@ -48,11 +48,12 @@ static const char *const reason_name[] = {
 	[PW_HOLE_EMPTY] = "empty",	   [PW_HOLE_NOT_PRESENT] = "not-present",
 	[PW_HOLE_RESERVED] = "reserved",   [PW_HOLE_NO_FRAME] = "no-frame",
 	[PW_HOLE_NONCANONICAL] = "non-canonical", [PW_HOLE_ALIAS] = "alias",
+	[PW_HOLE_DEVICE_EXCLUSIVE] = "device-exclusive",
 };
 
 PW_API const char *pw_ptdump_hole_name(int reason)
 {
-	if (reason < 0 || reason > PW_HOLE_ALIAS)
+	if (reason < 0 || reason > PW_HOLE_DEVICE_EXCLUSIVE)
 		return NULL;
 	return reason_name[reason];
 }
@@ -312,6 +313,9 @@ static int dump_range(struct dump *d, struct pw_mm *mm, uint64_t start, uint64_t
 			n.phys = pw_entry_pfn(st.level, st.entry, d->maxphy) << PW_PAGE_SHIFT;
 		} else if (st.reason == PW_HOLE_EMPTY) {
 			n.val = 0;
+		} else if (st.reason == PW_HOLE_DEVICE_EXCLUSIVE) {
+			n.val = 0; /* one run per stretch of exclusive entries, marked */
+			n.reason = PW_HOLE_DEVICE_EXCLUSIVE;
 		} else if (st.reason == PW_HOLE_RESERVED || st.reason == PW_HOLE_NO_FRAME) {
 			n.val = 0;
 			n.reason = (int)st.reason;

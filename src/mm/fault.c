@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "mm/mm.h"
+#include "mm/rmap.h"
 
 /* Can the VMA take a leaf of @level around @addr? */
 static bool huge_fits(const struct pw_mm *mm, const struct pw_vma *vma, uint64_t addr,
@@ -48,11 +49,23 @@ static int vma_allows(const struct pw_vma *vma, unsigned flags)
 	return 0;
 }
 
-/* Does a write to a private mapping of this frame have to copy it? */
+/*
+ * Does a write to a private mapping of this frame have to copy it? Not when
+ * this mapping is its only user: one reference, or one mapping and pins
+ * only (a pinned page stays the page its pinner sees; the kernel's
+ * PageAnonExclusive reuse).
+ */
 static bool must_copy(const struct pw_vma *vma, const struct pw_frame *f)
 {
-	return !(vma->vm_flags & PW_VM_SHARED) && f &&
-	       (f->mapping || __atomic_load_n(&f->refcount, __ATOMIC_ACQUIRE) != 1);
+	int32_t ref;
+
+	if ((vma->vm_flags & PW_VM_SHARED) || !f)
+		return false;
+	if (f->mapping)
+		return true;
+	ref = __atomic_load_n(&f->refcount, __ATOMIC_ACQUIRE);
+	return ref != 1 && !(__atomic_load_n(&f->mapcount, __ATOMIC_RELAXED) == 1 &&
+			     ref == 1 + __atomic_load_n(&f->pincount, __ATOMIC_ACQUIRE));
 }
 
 /*
@@ -87,6 +100,7 @@ static int wp_fault(struct pw_mm *mm, const struct pw_vma *vma, enum pw_level le
 	memcpy(pw_frame_ptr(mm->pt.arena, npfn), pw_frame_ptr(mm->pt.arena, pfn), PW_PAGE_SIZE);
 	pw_frame_meta(mm->pt.arena, npfn)->flags |= PW_FRAME_ANON;
 	pw_frame_meta(mm->pt.arena, npfn)->mapcount = 1;
+	pw_anon_frame_init(mm->pt.arena, npfn, vma, addr); /* the caller prepared vma's anon_vma */
 	pw_entry_write(e, pw_mk_leaf(0, npfn, (v & ~pw_frame_field_mask(mm->pt.cfg.maxphyaddr)) |
 						 PW_RW | PW_D | PW_A | PW_SW_SOFTDIRTY));
 	pw_flush_tlb_range(mm, addr, addr + PW_PAGE_SIZE);
@@ -140,7 +154,7 @@ static void release_data(struct pw_mm *mm, uint64_t data, enum pw_level leaf, bo
  * shared huge page of a private mapping) split it so that the one 4 KiB
  * page can be copied. Return 0, -EAGAIN (look again), or -errno.
  */
-static int fault_present(struct pw_mm *mm, const struct pw_vma *vma, struct pw_pt_entry *e,
+static int fault_present(struct pw_mm *mm, struct pw_vma *vma, struct pw_pt_entry *e,
 			 uint64_t addr)
 {
 	bool pte = e->level == PW_LEVEL_PTE;
@@ -155,6 +169,8 @@ static int fault_present(struct pw_mm *mm, const struct pw_vma *vma, struct pw_p
 		return ret ? ret : -EAGAIN;
 	}
 	copy = pte && must_copy(vma, f);
+	if (copy && (ret = pw_anon_vma_prepare(vma)))
+		return ret;
 	if (copy) {
 		pw_mmu_notifier_range_init(&range, PW_MMU_NOTIFY_CLEAR, mm, addr, addr + PW_PAGE_SIZE);
 		pw_mmu_notifier_invalidate_range_start(&range);
@@ -184,7 +200,7 @@ static enum pw_level leaf_level(const struct pw_mm *mm, const struct pw_vma *vma
  * the lock guarding @e if @e is still none. Return 0, -EAGAIN (someone
  * else filled it: look again; nothing is left behind), or -errno.
  */
-static int fault_missing(struct pw_mm *mm, const struct pw_vma *vma, const struct pw_pt_entry *e,
+static int fault_missing(struct pw_mm *mm, struct pw_vma *vma, const struct pw_pt_entry *e,
 			 uint64_t addr, unsigned flags)
 {
 	struct pw_pt *pt = &mm->pt;
@@ -195,6 +211,12 @@ static int fault_missing(struct pw_mm *mm, const struct pw_vma *vma, const struc
 	struct pw_frame *df;
 	int ret;
 
+	/* An anonymous page, or a private copy of a file page: it joins the VMA's anon_vma. */
+	if (!vma->vm_file || ((flags & PW_FAULT_WRITE) && !(vma->vm_flags & PW_VM_SHARED))) {
+		ret = pw_anon_vma_prepare(vma);
+		if (ret)
+			return ret;
+	}
 	for (;;) {
 		if (vma->vm_file) {
 			ret = file_data(mm, vma, addr, flags, &data, &cache);
@@ -232,6 +254,7 @@ static int fault_missing(struct pw_mm *mm, const struct pw_vma *vma, const struc
 	if (!cache) {
 		df->flags |= PW_FRAME_ANON;
 		df->mapcount = 1;
+		pw_anon_frame_init(pt->arena, data, vma, addr & pw_level_mask(leaf));
 	}
 	/* The new subtree, bottom-up, private until the one store below. */
 	top = leaf_v;
@@ -257,6 +280,28 @@ static int fault_missing(struct pw_mm *mm, const struct pw_vma *vma, const struc
 	pw_pt_entry_unlock(pt, e);
 	__atomic_fetch_add(&mm->rss, pw_level_size(leaf) >> PW_PAGE_SHIFT, __ATOMIC_RELAXED);
 	return 0;
+}
+
+/*
+ * A CPU access to a device-exclusive entry @e: give the page back to the
+ * CPU (the kernel's remove_device_exclusive_entry()). The notifiers hear an
+ * EXCLUSIVE event with no owner, so the device drops its access; the PTE
+ * gets its frame, permissions and dirty state back. Return -EAGAIN: the
+ * caller looks again (a write may still need its write fault).
+ */
+static int restore_exclusive(struct pw_mm *mm, const struct pw_vma *vma, struct pw_pt_entry *e,
+			     uint64_t addr)
+{
+	struct pw_mmu_notifier_range r;
+
+	pw_mmu_notifier_range_init(&r, PW_MMU_NOTIFY_EXCLUSIVE, mm, addr, addr + PW_PAGE_SIZE);
+	pw_mmu_notifier_invalidate_range_start(&r);
+	pw_pt_entry_lock(&mm->pt, e);
+	if (pw_entry_read(e->ptep) == e->val)
+		pw_entry_write(e->ptep, pw_devx_restore_value(mm, vma, e->val));
+	pw_pt_entry_unlock(&mm->pt, e);
+	pw_mmu_notifier_invalidate_range_end(&r);
+	return -EAGAIN;
 }
 
 PW_API int pw_handle_mm_fault(struct pw_mm *mm, uint64_t addr, unsigned flags)
@@ -288,6 +333,10 @@ PW_API int pw_handle_mm_fault(struct pw_mm *mm, uint64_t addr, unsigned flags)
 			ret = fault_present(mm, vma, &e, addr);
 			break;
 		case PW_PT_NONPRESENT:
+			if (e.level == PW_LEVEL_PTE && pw_is_device_exclusive(e.val)) {
+				ret = restore_exclusive(mm, vma, &e, addr);
+				break;
+			}
 			return -EACCES; /* PROT_NONE, which the VMA check excluded */
 		default:
 			return -EFAULT; /* a malformed entry (written by a caller): no fault fixes it */

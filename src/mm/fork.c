@@ -7,6 +7,7 @@
  * is shared; see pw_mm_fork() in pagewalk/mm.h).
  */
 #include "mm/mm.h"
+#include "mm/rmap.h"
 
 static int dup_vmas(struct pw_mm *parent, struct pw_mm *child)
 {
@@ -19,8 +20,15 @@ static int dup_vmas(struct pw_mm *parent, struct pw_mm *child)
 		*nv = *parent->vmas[i];
 		nv->vm_mm = child;
 		nv->_it_left = nv->_it_right = NULL;
+		ret = pw_anon_vma_fork(nv, parent->vmas[i]); /* a new anon_vma under the parent's */
+		if (ret) {
+			free(nv);
+			return ret;
+		}
 		ret = pw_vma_insert(child, nv);
 		if (ret) {
+			pw_anon_vma_unlink(nv);
+			pw_anon_vma_release(nv);
 			free(nv);
 			return ret;
 		}
@@ -56,15 +64,13 @@ PW_API int pw_mm_fork(struct pw_mm *parent, struct pw_mm **out)
 		bool cow = !(vma->vm_flags & PW_VM_SHARED);
 
 		pw_tlb_gather_init(&tlb, parent);
-		if (cow) {
-			pw_mmu_notifier_range_init(&r, PW_MMU_NOTIFY_PROTECTION_PAGE, parent, vma->vm_start,
-						   vma->vm_end);
-			pw_mmu_notifier_invalidate_range_start(&r);
-		}
-		ret = pw_copy_range(parent, child, vma->vm_start, vma->vm_end, cow, &tlb);
+		/* Private: write-protection; shared: device-exclusive entries given back. */
+		pw_mmu_notifier_range_init(&r, PW_MMU_NOTIFY_PROTECTION_PAGE, parent, vma->vm_start,
+					   vma->vm_end);
+		pw_mmu_notifier_invalidate_range_start(&r);
+		ret = pw_copy_range(parent, child, vma->vm_start, vma->vm_end, cow, child->vmas[i], &tlb);
 		pw_tlb_gather_flush(&tlb);
-		if (cow)
-			pw_mmu_notifier_invalidate_range_end(&r);
+		pw_mmu_notifier_invalidate_range_end(&r);
 	}
 	pw_mmap_write_unlock(child);
 	pw_mmap_write_unlock(parent);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mm/mm.h"
+#include "mm/rmap.h"
 
 static int check_paging(const struct pw_paging *cfg)
 {
@@ -80,16 +81,20 @@ PW_API void pw_mm_destroy(struct pw_mm *mm)
 	pw_mmu_notifier_release(mm);
 	if (mm->pt.arena) {
 		pw_mmap_write_lock(mm);
-		for (size_t i = 0; i < mm->nr_vmas; i++)
+		for (size_t i = 0; i < mm->nr_vmas; i++) {
 			pw_vma_unlink_file(mm->vmas[i]);
+			pw_anon_vma_unlink(mm->vmas[i]);
+		}
 		for (int half = 0; half < 2; half++) {
 			uint64_t s = half ? pw_high_half_start(mm->pt.cfg.levels) : 0;
 			uint64_t e = half ? 0 : pw_low_half_end(mm->pt.cfg.levels);
 
 			pw_zap_range(mm, s, e);
 		}
-		for (size_t i = 0; i < mm->nr_vmas; i++)
+		for (size_t i = 0; i < mm->nr_vmas; i++) {
+			pw_anon_vma_release(mm->vmas[i]);
 			free(mm->vmas[i]);
+		}
 		pw_mmap_write_unlock(mm);
 		pw_pt_table_free(&mm->pt, mm->pt.root_pfn);
 	}
@@ -205,11 +210,15 @@ static int do_munmap(struct pw_mm *mm, uint64_t start, uint64_t end)
 		ret = split_at(mm, end);
 	if (ret)
 		return ret;
-	for (i = pw_vma_index(mm, start); i < mm->nr_vmas && mm->vmas[i]->vm_start < end; i++)
+	/* Off the reverse maps first: no rmap walk reaches tables the zap frees. */
+	for (i = pw_vma_index(mm, start); i < mm->nr_vmas && mm->vmas[i]->vm_start < end; i++) {
 		pw_vma_unlink_file(mm->vmas[i]);
+		pw_anon_vma_unlink(mm->vmas[i]);
+	}
 	pw_zap_range(mm, start, end);
 	i = pw_vma_index(mm, start);
 	while (i < mm->nr_vmas && mm->vmas[i]->vm_start < end) {
+		pw_anon_vma_release(mm->vmas[i]); /* after the zap: mapped frames keep a live anon_vma */
 		free(mm->vmas[i]);
 		pw_vma_remove_at(mm, i);
 	}

@@ -56,6 +56,8 @@ bool pw_vma_can_merge(const struct pw_vma *a, const struct pw_vma *b);
 
 /* The flags of a leaf mapping a page of @vma; @write: for a write fault (vma.c). */
 uint64_t pw_vma_leaf_flags(const struct pw_mm *mm, const struct pw_vma *vma, bool write);
+/* The PTE that device-exclusive entry @v of @vma replaced (vma.c). */
+uint64_t pw_devx_restore_value(const struct pw_mm *mm, const struct pw_vma *vma, uint64_t v);
 
 /*
  * Changing an mm's tables (pt/split.c, pt/modify.c, pt/copy.c). Callers hold
@@ -71,11 +73,15 @@ void pw_change_prot_range(struct pw_mm *mm, uint64_t start, uint64_t end,
  * Copy the entries of [start, end) of @parent into @child (empty there), as
  * fork does: huge leaves are split in the parent first; with @cow, writable
  * PTEs are write-protected on both sides and the parent's changes gathered
- * in @tlb. Context: both mmap locks held for write. Return: 0, -ENOMEM.
+ * in @tlb, except that a pinned anonymous page, and the page of a
+ * device-exclusive entry, are copied for the child (@cvma, the child's VMA,
+ * owns the copies); without @cow a device-exclusive entry of the parent is
+ * restored and then shared. Context: both mmap locks held for write; the
+ * caller brackets the range with notifiers. Return: 0, -ENOMEM.
  */
 struct pw_mmu_gather;
 int pw_copy_range(struct pw_mm *parent, struct pw_mm *child, uint64_t start, uint64_t end, bool cow,
-		  struct pw_mmu_gather *tlb);
+		  struct pw_vma *cvma, struct pw_mmu_gather *tlb);
 
 /* ---- files (file.c) ----------------------------------------------------- */
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mm/mm.h"
+#include "mm/rmap.h"
 
 size_t pw_vma_index(const struct pw_mm *mm, uint64_t addr)
 {
@@ -106,12 +107,12 @@ int pw_vma_split(struct pw_mm *mm, size_t i, uint64_t addr)
 		/* Mapping walks see the old VMA or both halves, never a gap. */
 		pw_i_mmap_lock_write(old->vm_file);
 		pw_file_vma_unlink_locked(old); /* its interval shrinks: re-link it */
-		old->vm_end = addr;
+		pw_anon_vma_split(old, new, addr); /* COW copies of a private file mapping */
 		pw_file_vma_link_locked(old);
 		pw_file_vma_link_locked(new);
 		pw_i_mmap_unlock_write(old->vm_file);
 	} else {
-		old->vm_end = addr;
+		pw_anon_vma_split(old, new, addr);
 	}
 	memmove(&mm->vmas[i + 2], &mm->vmas[i + 1], (mm->nr_vmas - i - 1) * sizeof(*mm->vmas));
 	mm->vmas[i + 1] = new;
@@ -125,6 +126,7 @@ bool pw_vma_can_merge(const struct pw_vma *a, const struct pw_vma *b)
 	return a->vm_end == b->vm_start &&
 	       ((a->vm_flags ^ b->vm_flags) & ~(uint32_t)PW_VM_SOFTDIRTY) == 0 &&
 	       !a->vm_file && !b->vm_file && /* file VMAs never merge */
+	       pw_anon_vma_compatible(a, b) &&
 	       a->vm_private_data == b->vm_private_data &&
 	       a->vm_pgoff + ((a->vm_end - a->vm_start) >> PW_PAGE_SHIFT) == b->vm_pgoff;
 }
@@ -138,13 +140,15 @@ void pw_vma_merge_around(struct pw_mm *mm, uint64_t addr)
 		return;
 	if (i + 1 < mm->nr_vmas && pw_vma_can_merge(mm->vmas[i], mm->vmas[i + 1])) {
 		mm->vmas[i]->vm_flags |= mm->vmas[i + 1]->vm_flags & PW_VM_SOFTDIRTY;
-		mm->vmas[i]->vm_end = mm->vmas[i + 1]->vm_end;
+		pw_anon_vma_merge(mm->vmas[i], mm->vmas[i + 1], mm->vmas[i]->vm_start,
+				  mm->vmas[i + 1]->vm_end);
 		free(mm->vmas[i + 1]);
 		pw_vma_remove_at(mm, i + 1);
 	}
 	if (i > 0 && pw_vma_can_merge(mm->vmas[i - 1], mm->vmas[i])) {
 		mm->vmas[i - 1]->vm_flags |= mm->vmas[i]->vm_flags & PW_VM_SOFTDIRTY;
-		mm->vmas[i - 1]->vm_end = mm->vmas[i]->vm_end;
+		pw_anon_vma_merge(mm->vmas[i - 1], mm->vmas[i], mm->vmas[i - 1]->vm_start,
+				  mm->vmas[i]->vm_end);
 		free(mm->vmas[i]);
 		pw_vma_remove_at(mm, i);
 	}
@@ -166,4 +170,27 @@ uint64_t pw_vma_leaf_flags(const struct pw_mm *mm, const struct pw_vma *vma, boo
 	if (!(f & PW_VM_EXEC) && mm->pt.cfg.nxe)
 		v |= PW_NX;
 	return v;
+}
+
+/*
+ * The PTE a device-exclusive entry @v of @vma stood for: the same frame,
+ * the VMA's protection, write permission if the replaced PTE had it (and
+ * the VMA still allows it), Accessed, Dirty and soft-dirty as they were.
+ */
+uint64_t pw_devx_restore_value(const struct pw_mm *mm, const struct pw_vma *vma, uint64_t v)
+{
+	uint64_t f = pw_vma_leaf_flags(mm, vma, false);
+
+	if (f & PW_P) {
+		f &= ~PW_A;
+		if (v & PW_SWP_YOUNG)
+			f |= PW_A;
+		if ((v & PW_SWP_WRITE) && (vma->vm_flags & PW_VM_WRITE))
+			f |= PW_RW;
+	}
+	if (v & PW_SWP_DIRTY)
+		f |= PW_D;
+	if (v & PW_SWP_SOFTDIRTY)
+		f |= PW_SW_SOFTDIRTY;
+	return pw_mk_leaf(PW_LEVEL_PTE, pw_swp_offset(v), f);
 }

@@ -32,10 +32,18 @@ static void release_leaf(struct pw_mm *mm, enum pw_level level, uint64_t v)
 	uint64_t pfn = pw_pt_leaf_pfn(&mm->pt, level, v);
 	struct pw_frame *f;
 
-	if (!(v & (PW_P | PW_SW_PROTNONE)))
+	if (pw_is_device_exclusive(v)) {
+		/* Still a mapping of its frame: drop it, keeping the dirty state in the page. */
+		pfn = pw_swp_offset(v);
+		f = pw_frame_meta(mm->pt.arena, pfn);
+		if (f && (v & PW_SWP_DIRTY))
+			__atomic_fetch_or(&f->flags, PW_FRAME_DIRTY, __ATOMIC_RELAXED);
+	} else if (!(v & (PW_P | PW_SW_PROTNONE))) {
 		return;
+	} else {
+		f = pw_frame_meta(mm->pt.arena, pfn);
+	}
 	__atomic_fetch_sub(&mm->rss, pw_level_size(level) >> PW_PAGE_SHIFT, __ATOMIC_RELAXED);
-	f = pw_frame_meta(mm->pt.arena, pfn);
 	/* atomic: a page-cache frame's flags change under other mms (PW_FRAME_DIRTY) */
 	if (!f || (__atomic_load_n(&f->flags, __ATOMIC_RELAXED) & PW_FRAME_RESERVED))
 		return;
@@ -68,16 +76,21 @@ static void change_leaf(struct modify *m, struct pw_pt_entry *e)
 	if (m->op == ZAP) {
 		pw_entry_write(e->ptep, 0);
 		release_leaf(m->mm, e->level, v);
+	} else if (pw_is_device_exclusive(v)) {
+		/* stays exclusive; write permission comes back with a write fault after the restore */
+		pw_entry_write(e->ptep, v & ~PW_SWP_WRITE);
 	} else {
 		pw_entry_write(e->ptep, protect_leaf(m, e->level, v));
 	}
 }
 
 /*
- * Does a file VMA outside the range being zapped share the span of the
- * level-@level entry at @addr? Its table must then stay even when empty: a
- * mapping walk (pw_walk_page_mapping(), under the i_mmap lock only, no mmap
- * lock) may be reading it. Zapped file VMAs were unlinked from i_mmap first.
+ * Does a VMA on a reverse map (a file VMA, or one with an anon_vma) outside
+ * the range being zapped share the span of the level-@level entry at @addr?
+ * Its table must then stay even when empty: a mapping walk
+ * (pw_walk_page_mapping(), under the i_mmap lock only, no mmap lock) or an
+ * rmap walk (pw_rmap_walk(), under an anon_vma lock) may be reading it.
+ * Zapped VMAs were unlinked from both first.
  */
 static bool file_vma_shares(const struct modify *m, enum pw_level level, uint64_t addr)
 {
@@ -95,7 +108,7 @@ static bool file_vma_shares(const struct modify *m, enum pw_level level, uint64_
 
 			if (pe != 0 && v->vm_start >= pe)
 				break;
-			if (v->vm_file)
+			if (v->vm_file || v->_anon_vma)
 				return true;
 		}
 	}

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+/*
+ * gup.c - pw_get_user_pages() / pw_put_user_pages() (pagewalk/gup.h), after
+ * the kernel's __get_user_pages(): per page, look the entry up under its
+ * PTE lock and grab the frame if the entry allows the access, otherwise
+ * fault as the access would and look again.
+ */
+#include "mm/gup.h"
+#include "mm/mm.h"
+
+uint64_t pw_gup_entry_frame(const struct pw_pt *pt, enum pw_level level, uint64_t v, uint64_t addr,
+			    unsigned flags)
+{
+	struct pw_frame *f;
+	uint64_t pfn;
+
+	if (pw_pt_kind(&pt->cfg, level, v) != PW_PT_LEAF || !(v & PW_US))
+		return 0;
+	if ((flags & PW_FOLL_WRITE) && !(v & PW_RW))
+		return 0; /* a write fault first: it breaks copy-on-write */
+	pfn = pw_pt_leaf_pfn(pt, level, v) + ((addr & ~pw_level_mask(level)) >> PW_PAGE_SHIFT);
+	f = pw_frame_meta(pt->arena, pfn);
+	if (!f || (__atomic_load_n(&f->flags, __ATOMIC_RELAXED) & (PW_FRAME_RESERVED | PW_FRAME_PGTABLE)))
+		return 0;
+	return pfn;
+}
+
+bool pw_gup_grab(struct pw_arena *arena, uint64_t pfn, unsigned flags)
+{
+	struct pw_frame *f = pw_frame_meta(arena, pfn);
+	int32_t ref = __atomic_load_n(&f->refcount, __ATOMIC_RELAXED);
+
+	do {
+		if (ref <= 0)
+			return false;
+	} while (!__atomic_compare_exchange_n(&f->refcount, &ref, ref + 1, true, __ATOMIC_ACQ_REL,
+					      __ATOMIC_RELAXED));
+	if (flags & PW_FOLL_PIN)
+		__atomic_fetch_add(&f->pincount, 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+void pw_gup_ungrab(struct pw_arena *arena, uint64_t pfn, unsigned flags)
+{
+	if (flags & PW_FOLL_PIN)
+		__atomic_fetch_sub(&pw_frame_meta(arena, pfn)->pincount, 1, __ATOMIC_RELEASE);
+	pw_frame_put(arena, pfn);
+}
+
+/* The kernel's check_vma_flags(): may GUP take pages of @vma at all? */
+static int vma_ok(const struct pw_vma *vma, unsigned flags)
+{
+	uint32_t f = vma->vm_flags;
+
+	if (f & (PW_VM_PFNMAP | PW_VM_SUPERVISOR))
+		return -EFAULT;
+	if ((flags & PW_FOLL_WRITE) && !(f & PW_VM_WRITE))
+		return -EFAULT;
+	if (!(f & (PW_VM_READ | PW_VM_WRITE | PW_VM_EXEC)))
+		return -EFAULT; /* PROT_NONE */
+	return 0;
+}
+
+/* Hold the page at @addr of @vma: 0 and *@pfn, or -errno. */
+static int gup_one(struct pw_mm *mm, const struct pw_vma *vma, uint64_t addr, unsigned flags,
+		   uint64_t *pfn)
+{
+	struct pw_pt *pt = &mm->pt;
+
+	for (unsigned tries = 0;; tries++) {
+		struct pw_pt_entry path[PW_MAX_LEVELS], e;
+		int kind = pw_pt_descend(pt, addr, PW_LEVEL_PTE, &e, path), ret;
+		uint64_t frame = 0;
+
+		if (tries > 64)
+			return -EFAULT; /* something keeps undoing the fault: give up on this page */
+		if (kind == PW_PT_LEAF && e.level > PW_LEVEL_PTE) {
+			ret = pw_split_huge(mm, &e); /* counts are per 4 KiB frame once held */
+			if (ret)
+				return ret;
+			continue;
+		}
+		if (kind == PW_PT_LEAF) {
+			if (!pw_pt_lock_ptes(pt, &path[PW_LEVEL_PMD]))
+				continue;
+			pw_pt_reread(&e);
+			frame = pw_gup_entry_frame(pt, e.level, e.val, addr, flags);
+			if (frame && !pw_gup_grab(pt->arena, frame, flags))
+				frame = 0;
+			pw_pt_entry_unlock(pt, &e);
+			if (frame) {
+				*pfn = frame;
+				return 0;
+			}
+		} else if (kind == PW_PT_MALFORMED || kind < 0) {
+			return -EFAULT;
+		}
+		ret = pw_handle_mm_fault(mm, addr, PW_FAULT_USER | ((flags & PW_FOLL_WRITE) ? PW_FAULT_WRITE : 0));
+		if (ret)
+			return ret == -ENOMEM ? -ENOMEM : -EFAULT;
+		(void)vma;
+	}
+}
+
+int pw_gup_check(const struct pw_mm *mm, uint64_t start, unsigned long nr, unsigned flags)
+{
+	uint64_t len, end;
+
+	if (!mm || !mm->pt.arena || (flags & ~(unsigned)(PW_FOLL_WRITE | PW_FOLL_PIN)))
+		return -EINVAL;
+	if (start & ~PW_PAGE_MASK)
+		return -EINVAL;
+	if (nr > (UINT64_MAX >> PW_PAGE_SHIFT))
+		return -EOVERFLOW;
+	len = (uint64_t)nr << PW_PAGE_SHIFT;
+	if (__builtin_add_overflow(start, len, &end))
+		return -EOVERFLOW;
+	if (end > pw_low_half_end(mm->pt.cfg.levels))
+		return -EFAULT;
+	return 0;
+}
+
+long pw_gup_locked(struct pw_mm *mm, uint64_t start, unsigned long nr, unsigned flags, uint64_t *frames)
+{
+	unsigned long i;
+
+	pw_assert_mmap_locked(mm);
+	for (i = 0; i < nr; i++) {
+		uint64_t addr = start + ((uint64_t)i << PW_PAGE_SHIFT);
+		struct pw_vma *vma = pw_vma_lookup(mm, addr);
+		int ret = vma ? vma_ok(vma, flags) : -EFAULT;
+
+		if (!ret)
+			ret = gup_one(mm, vma, addr, flags, &frames[i]);
+		if (ret)
+			return i ? (long)i : ret;
+	}
+	return (long)nr;
+}
+
+PW_API long pw_get_user_pages(struct pw_mm *mm, uint64_t start, unsigned long nr, unsigned gup_flags,
+			      uint64_t *frames)
+{
+	int ret = pw_gup_check(mm, start, nr, gup_flags);
+	long n;
+
+	if (ret)
+		return ret;
+	if (!frames)
+		return -EINVAL;
+	if (!nr)
+		return 0;
+	pw_mmap_read_lock(mm);
+	n = pw_gup_locked(mm, start, nr, gup_flags, frames);
+	pw_mmap_read_unlock(mm);
+	return n;
+}
+
+PW_API void pw_put_user_pages(struct pw_mm *mm, const uint64_t *frames, unsigned long nr, unsigned gup_flags)
+{
+	if (!mm || !mm->pt.arena || !frames)
+		return;
+	for (unsigned long i = 0; i < nr; i++)
+		if (frames[i] && pw_frame_meta(mm->pt.arena, frames[i]))
+			pw_gup_ungrab(mm->pt.arena, frames[i], gup_flags & PW_FOLL_PIN);
+}
