@@ -40,12 +40,27 @@ struct clean_walk {
 	uint64_t nr_wp; /* the fused pass: entries made read-only */
 };
 
+/*
+ * A device-exclusive entry (pagewalk/devx.h) is no present PTE, but it
+ * stands for one: its write permission and dirty state are in its own
+ * bits (PW_SWP_WRITE, PW_SWP_DIRTY), which the helpers clear as they clear
+ * RW and D, so that the restored PTE is read-only / clean. No TLB holds it.
+ */
+static bool devx_clear(uint64_t *e, uint64_t v, uint64_t bits)
+{
+	if (!pw_is_device_exclusive(v) || !(v & bits))
+		return false;
+	return __atomic_fetch_and(e, ~bits, __ATOMIC_ACQ_REL) & bits;
+}
+
 /* Write-protect one PTE; true if it was writable. */
 static inline bool wp_one(uint64_t *e)
 {
 	/* relaxed: a PTE points at data, not at a table we would follow */
 	uint64_t v = __atomic_load_n(e, __ATOMIC_RELAXED);
 
+	if (unlikely(v && !(v & PW_P)))
+		return devx_clear(e, v, PW_SWP_WRITE);
 	if (likely((v & (PW_P | PW_RW)) != (PW_P | PW_RW)))
 		return false;
 	return __atomic_fetch_and(e, ~(uint64_t)PW_RW, __ATOMIC_ACQ_REL) & PW_RW;
@@ -56,6 +71,8 @@ static inline bool clean_one(uint64_t *e)
 {
 	uint64_t v = __atomic_load_n(e, __ATOMIC_RELAXED);
 
+	if (unlikely(v && !(v & PW_P)))
+		return devx_clear(e, v, PW_SWP_DIRTY);
 	if (likely((v & (PW_P | PW_D)) != (PW_P | PW_D)))
 		return false;
 	return __atomic_fetch_and(e, ~(uint64_t)PW_D, __ATOMIC_ACQ_REL) & PW_D;
@@ -115,6 +132,13 @@ static int wp_clean_pte_run(pw_pte_t *pte, uint64_t addr, uint64_t next, struct 
 	for (; addr != next; addr += PW_PAGE_SIZE, e++) {
 		uint64_t v = __atomic_load_n(e, __ATOMIC_RELAXED), old;
 
+		if (unlikely(v && !(v & PW_P)) && pw_is_device_exclusive(v)) {
+			if (devx_clear(e, v, PW_SWP_WRITE))
+				cw->nr_wp++;
+			if (devx_clear(e, v, PW_SWP_DIRTY))
+				record(cw, walk->vma, addr);
+			continue;
+		}
 		if (likely(!(v & PW_P) || !(v & (PW_RW | PW_D))))
 			continue;
 		old = __atomic_fetch_and(e, ~(uint64_t)(PW_RW | PW_D), __ATOMIC_ACQ_REL);

@@ -15,6 +15,8 @@
 #include "mm/notifier.h"
 #include "mm/tlb.h"
 
+#include <pagewalk/hmm.h>
+
 struct pw_mm {
 	struct pw_pt pt;	  /* the tables: root, format, page_table_lock */
 	struct pw_rwsem mmap_lock;
@@ -29,6 +31,12 @@ struct pw_mm {
 	/* notifier.c: registered MMU notifiers (read-locked while calling them) */
 	pthread_rwlock_t notifier_lock;
 	struct pw_mmu_notifier *notifiers;
+	/* notifier.c: interval notifiers (pagewalk/hmm.h), under itv_lock (a leaf) */
+	pthread_mutex_t itv_lock;
+	pthread_cond_t itv_cond;	/* itv_active dropped to 0 */
+	struct pw_interval_notifier *itv;
+	uint64_t itv_seq;		/* odd while an invalidation meeting an interval runs */
+	unsigned long itv_active;	/* invalidations between start and end */
 };
 
 static inline void pw_assert_mmap_locked(const struct pw_mm *mm)

@@ -89,8 +89,9 @@ static void change_leaf(struct modify *m, struct pw_pt_entry *e)
  * the range being zapped share the span of the level-@level entry at @addr?
  * Its table must then stay even when empty: a mapping walk
  * (pw_walk_page_mapping(), under the i_mmap lock only, no mmap lock) or an
- * rmap walk (pw_rmap_walk(), under an anon_vma lock) may be reading it.
- * Zapped VMAs were unlinked from both first.
+ * rmap walk (pw_rmap_walk(), under an anon_vma lock) may be reading it
+ * (for anon_vmas only tables above the PTE level: see below). Zapped VMAs
+ * were unlinked from both first.
  */
 static bool file_vma_shares(const struct modify *m, enum pw_level level, uint64_t addr)
 {
@@ -108,7 +109,9 @@ static bool file_vma_shares(const struct modify *m, enum pw_level level, uint64_
 
 			if (pe != 0 && v->vm_start >= pe)
 				break;
-			if (v->vm_file || v->_anon_vma)
+			/* an rmap walk enters a PTE table only through
+			 * pw_pt_lock_ptes(), which notices a freed one */
+			if (v->vm_file || (v->_anon_vma && level > PW_LEVEL_PMD))
 				return true;
 		}
 	}
