@@ -240,7 +240,8 @@ static void *mirror_thread(void *arg)
 			__atomic_fetch_add(&m->errors, 1, __ATOMIC_RELAXED);
 			continue;
 		}
-		sched_yield(); /* widen the window an invalidation may fall into */
+		/* widen the window an invalidation may fall into (the same in both modes) */
+		nanosleep(&(struct timespec){ .tv_nsec = 20000 }, NULL);
 		pthread_mutex_lock(&m->lock);
 		if (m->check_retry && pw_interval_read_retry(&m->ni, range.notifier_seq)) {
 			pthread_mutex_unlock(&m->lock);
@@ -285,6 +286,7 @@ static void *modifier(void *arg)
 		pw_put_user_pages(m->mm, &old, 1, 0);
 		m->changes++;
 		i++;
+		nanosleep(&(struct timespec){ .tv_nsec = 30000 }, NULL); /* let snapshots through too */
 	}
 	__atomic_store_n(&m->stop, 1, __ATOMIC_RELEASE);
 	return NULL;

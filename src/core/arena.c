@@ -233,17 +233,17 @@ PW_API int pw_frame_alloc(struct pw_arena *a, unsigned order, uint64_t *out)
 
 		if (!(f->flags & PW_FRAME_ZERO))
 			memset(a->mem + ((pfn + i) << PW_PAGE_SHIFT), 0, PW_PAGE_SIZE);
-		f->flags = i ? PW_FRAME_TAIL : (order ? PW_FRAME_HEAD : 0);
-		f->refcount = 0;
-		f->mapcount = 0;
+		__atomic_store_n(&f->flags, i ? PW_FRAME_TAIL : (order ? PW_FRAME_HEAD : 0), __ATOMIC_RELAXED);
+		__atomic_store_n(&f->refcount, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&f->mapcount, 0, __ATOMIC_RELAXED);
 		f->ptl = 0;
 		f->mapping = NULL;
 		f->index = 0;
-		f->pincount = 0;
+		__atomic_store_n(&f->pincount, 0, __ATOMIC_RELAXED);
 		f->anon_vma = NULL;
 	}
 	a->meta[pfn].order = order;
-	a->meta[pfn].refcount = 1;
+	__atomic_store_n(&a->meta[pfn].refcount, 1, __ATOMIC_RELAXED);
 	*out = pfn;
 	return 0;
 }
@@ -254,10 +254,15 @@ PW_API void pw_frame_free(struct pw_arena *a, uint64_t pfn, unsigned order)
 
 	PW_BUG_ON(pfn == 0 || pfn + n > a->nr_frames || (pfn & (n - 1)));
 	for (uint64_t i = 0; i < n; i++) {
-		PW_BUG_ON(a->meta[pfn + i].flags & PW_FRAME_FREE);
-		a->meta[pfn + i].flags = 0; /* contents are no longer known to be zero */
-		a->meta[pfn + i].refcount = 0;
-		a->meta[pfn + i].mapcount = 0;
+		struct pw_frame *f = &a->meta[pfn + i];
+
+		PW_BUG_ON(f->flags & PW_FRAME_FREE);
+		/* atomic: a walker that read a stale entry may look at the counts
+		 * before it re-checks the entry under its lock */
+		__atomic_store_n(&f->flags, 0, __ATOMIC_RELAXED); /* contents no longer known zero */
+		__atomic_store_n(&f->refcount, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&f->mapcount, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&f->pincount, 0, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_lock(&a->lock);
 	free_block(a, pfn, order);

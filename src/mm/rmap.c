@@ -212,7 +212,7 @@ void pw_anon_frame_init(struct pw_arena *arena, uint64_t pfn, const struct pw_vm
 {
 	struct pw_frame *f = pw_frame_meta(arena, pfn);
 
-	f->anon_vma = vma->_anon_vma;
+	f->anon_vma = __atomic_load_n(&vma->_anon_vma, __ATOMIC_ACQUIRE); /* faults race to set it */
 	f->index = vma->vm_pgoff + ((addr - vma->vm_start) >> PW_PAGE_SHIFT);
 }
 
