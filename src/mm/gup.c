@@ -120,20 +120,67 @@ int pw_gup_check(const struct pw_mm *mm, uint64_t start, unsigned long nr, unsig
 	return 0;
 }
 
+/*
+ * The fast part: with one PTE table locked, grab the pages of [@addr, @end)
+ * it maps that need no fault, in order, into @frames; stop at the first
+ * that does. Return how many were grabbed (0: take the slow path).
+ */
+static unsigned long gup_table(struct pw_mm *mm, uint64_t addr, uint64_t end, unsigned flags,
+			       uint64_t *frames)
+{
+	struct pw_pt *pt = &mm->pt;
+	struct pw_pt_entry path[PW_MAX_LEVELS], pmd;
+	unsigned long n = 0;
+	uint64_t *t;
+	int kind = pw_pt_descend(pt, addr, PW_LEVEL_PMD, &pmd, path);
+
+	if (kind != PW_PT_TABLE || pmd.level != PW_LEVEL_PMD)
+		return 0;
+	t = pw_pt_lock_ptes(pt, &pmd);
+	if (!t)
+		return 0;
+	end = pw_addr_end(PW_LEVEL_PMD, addr, end);
+	for (; addr != end; addr += PW_PAGE_SIZE, n++) {
+		uint64_t v = pw_entry_read(t + pw_index(PW_LEVEL_PTE, addr));
+		uint64_t frame = pw_gup_entry_frame(pt, PW_LEVEL_PTE, v, addr, flags);
+
+		if (!frame || !pw_gup_grab(pt->arena, frame, flags))
+			break;
+		frames[n] = frame;
+	}
+	pw_pt_pte_unlock(pt, pw_pt_next_pfn(pt, pmd.val));
+	return n;
+}
+
 long pw_gup_locked(struct pw_mm *mm, uint64_t start, unsigned long nr, unsigned flags, uint64_t *frames)
 {
-	unsigned long i;
+	struct pw_vma *vma = NULL;
+	unsigned long i = 0;
 
 	pw_assert_mmap_locked(mm);
-	for (i = 0; i < nr; i++) {
-		uint64_t addr = start + ((uint64_t)i << PW_PAGE_SHIFT);
-		struct pw_vma *vma = pw_vma_lookup(mm, addr);
-		int ret = vma ? vma_ok(vma, flags) : -EFAULT;
+	while (i < nr) {
+		uint64_t addr = start + ((uint64_t)i << PW_PAGE_SHIFT), end;
+		unsigned long n;
+		int ret = 0;
 
-		if (!ret)
-			ret = gup_one(mm, vma, addr, flags, &frames[i]);
+		if (!vma || addr >= vma->vm_end) {
+			vma = pw_vma_lookup(mm, addr);
+			ret = vma ? vma_ok(vma, flags) : -EFAULT;
+			if (ret)
+				return i ? (long)i : ret;
+		}
+		end = start + ((uint64_t)nr << PW_PAGE_SHIFT);
+		if (end > vma->vm_end)
+			end = vma->vm_end;
+		n = gup_table(mm, addr, end, flags, frames + i);
+		if (n) {
+			i += n;
+			continue;
+		}
+		ret = gup_one(mm, vma, addr, flags, &frames[i]); /* faults as needed */
 		if (ret)
 			return i ? (long)i : ret;
+		i++;
 	}
 	return (long)nr;
 }
