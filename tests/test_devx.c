@@ -21,6 +21,7 @@
 #include <pagewalk/notifier.h>
 #include <pagewalk/ptdump.h>
 #include <pagewalk/rmap.h>
+#include <pagewalk/smaps.h>
 
 #include "fixture.h"
 #include "mm/devx.h"
@@ -458,6 +459,17 @@ TEST(iterator_ptdump_and_dirty_helpers_see_the_entry)
 	}
 	pw_mmap_read_unlock(e.mm);
 	CHECK_EQ(holes, 2);
+	{
+		/* still resident and counted: mincore and smaps see the pages */
+		struct pw_smaps_stats ss;
+		uint8_t vec[2] = { 0, 0 };
+
+		CHECK_EQ(pw_mincore(e.mm, fa, 2 * PG, vec), 0);
+		CHECK(vec[0] == 1 && vec[1] == 1);
+		CHECK_EQ(pw_smaps_rollup(e.mm, &ss), 0);
+		CHECK_EQ(ss.rss, 2 * PG);
+		CHECK_EQ(ss.shared_dirty + ss.private_dirty, 2 * PG);
+	}
 	CHECK_EQ(strcmp(pw_ptdump_hole_name(PW_HOLE_DEVICE_EXCLUSIVE), "device-exclusive"), 0);
 	out = open_memstream(&buf, &len);
 	REQUIRE(out != NULL);

@@ -37,7 +37,8 @@ static int mc_pte_run(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_
 	for (; addr != next; addr += PW_PAGE_SIZE, pte++) {
 		uint64_t v = __atomic_load_n(&pte->val, __ATOMIC_RELAXED);
 
-		if (pm_leaf_mapped(v))
+		/* a device-exclusive page is resident, as the kernel's non-swap entries */
+		if (pm_leaf_mapped(v) || pw_is_device_exclusive(v))
 			mc->vec[(addr - mc->start) >> PW_PAGE_SHIFT] = 1;
 		else
 			unmapped(mc, walk->vma, addr, addr + PW_PAGE_SIZE);

@@ -87,8 +87,14 @@ static int smaps_pte_run(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_
 	for (; addr != next; addr += PW_PAGE_SIZE, pte++) {
 		uint64_t v = __atomic_load_n(&pte->val, __ATOMIC_RELAXED);
 
-		if (pm_leaf_mapped(v))
+		if (pm_leaf_mapped(v)) {
 			account(m, walk->vma, (v & mask) >> PW_PAGE_SHIFT, 1, v, PW_LEVEL_PTE);
+		} else if (unlikely(pw_is_device_exclusive(v))) {
+			/* still mapped (the kernel's pfn swap entry): Rss, with its A and D */
+			uint64_t as = ((v & PW_SWP_DIRTY) ? PW_D : 0) | ((v & PW_SWP_YOUNG) ? PW_A : 0);
+
+			account(m, walk->vma, pw_swp_offset(v), 1, as, PW_LEVEL_PTE);
+		}
 	}
 	return 0;
 }
