@@ -299,9 +299,13 @@ enum {
  *
  * Demand-zero anonymous pages (a huge leaf where the VMA asks for it and the
  * aligned block fits in it); write faults on present read-only private
- * pages make them writable again (the page is this mm's only user). All
- * frames a fault needs are allocated before anything is installed, so a
- * failed fault leaves the tables as they were.
+ * pages make them writable again (the page is this mm's only user: one
+ * reference, or one mapping and pins only). A device-exclusive entry
+ * (pagewalk/devx.h) is restored to the PTE it replaced, between notifier
+ * events PW_MMU_NOTIFY_EXCLUSIVE with owner NULL (then a write goes on to
+ * its write fault). All frames a fault needs are allocated before anything
+ * is installed, so a failed fault leaves the tables as they were. New
+ * anonymous pages join the VMA's anon_vma (pagewalk/rmap.h).
  *
  * Context: caller holds the mmap lock for read (or write). Takes
  * page_table_lock and PTE table locks.

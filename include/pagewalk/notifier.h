@@ -8,8 +8,11 @@
  * pw_munmap() and pw_mm_destroy()'s zap (UNMAP), pw_mprotect()
  * (PROTECTION_VMA), copy-on-write replacing a page (CLEAR), pw_mm_fork()
  * write-protecting the parent (PROTECTION_PAGE), and the dirty helpers'
- * write-protect and clean (PROTECTION_PAGE, once per VMA). The library's
- * own changes carry @owner NULL.
+ * write-protect and clean (PROTECTION_PAGE, once per VMA), and
+ * device-exclusive entries (EXCLUSIVE, pagewalk/devx.h): their making, per
+ * mapping, carries the device's @owner; their restore by a CPU access
+ * carries @owner NULL. The library's own changes carry @owner NULL.
+ * Interval notifiers (pagewalk/hmm.h) hear every range start too.
  *
  * Callbacks run in the context of the change: with the mmap lock held
  * (munmap, mprotect, faults, fork) or only a file's i_mmap lock (dirty
@@ -44,7 +47,8 @@ enum pw_mmu_notify_event {
 	PW_MMU_NOTIFY_PROTECTION_PAGE = 3, /* write-protect / clean of single pages */
 	PW_MMU_NOTIFY_SOFT_DIRTY = 4,
 	PW_MMU_NOTIFY_RELEASE = 5,	   /* the mm is being destroyed */
-	PW_MMU_NOTIFY_EXCLUSIVE = 6,	   /* device-exclusive conversion */
+	PW_MMU_NOTIFY_EXCLUSIVE = 6,	   /* device-exclusive conversion (owner: the device) or
+					      restore (owner NULL) */
 };
 
 /**
