@@ -97,8 +97,9 @@ enum pw_hole_reason {
 	PW_HOLE_NONCANONICAL = 4, /* the gap between the canonical halves (no entry) */
 	PW_HOLE_ALIAS = 5,	  /* the table it points at was already entered at this
 				     level in this walk (foreign mms; see "Aliases") */
-	PW_HOLE_DEVICE_EXCLUSIVE = 6, /* a device-exclusive PTE (pagewalk/devx.h): the page is
-				     mapped but only the device may touch it; @entry holds it */
+	PW_HOLE_DEVICE_EXCLUSIVE = 6, /* a device-exclusive PTE (pagewalk/devx.h) of an arena mm:
+				     the page is mapped but only the device may touch it; @entry
+				     holds it (foreign mms report PW_HOLE_NOT_PRESENT) */
 };
 
 /*

@@ -206,7 +206,8 @@ static int step(struct pw_walk_state *st)
 			continue;
 		case PW_PT_NONPRESENT:
 			if (holes)
-				return emit_hole(st, L == PW_LEVEL_PTE && pw_is_device_exclusive(e.val) ?
+				/* our layout in our tables; an image's swap entries are its kernel's */
+				return emit_hole(st, L == PW_LEVEL_PTE && pt->arena && pw_is_device_exclusive(e.val) ?
 							     PW_HOLE_DEVICE_EXCLUSIVE : PW_HOLE_NOT_PRESENT,
 						 L, addr, next, e.val, e.ptep);
 			continue;
