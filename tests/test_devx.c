@@ -17,6 +17,7 @@
 #include <pagewalk/dirty.h>
 #include <pagewalk/file.h>
 #include <pagewalk/gup.h>
+#include <pagewalk/hmm.h>
 #include <pagewalk/iter.h>
 #include <pagewalk/notifier.h>
 #include <pagewalk/ptdump.h>
@@ -494,6 +495,99 @@ TEST(iterator_ptdump_and_dirty_helpers_see_the_entry)
 	env_fini(&e);
 }
 
+/* ---- the mirror's snapshot ------------------------------------------------- */
+
+static bool set_seq(struct pw_interval_notifier *ni, const struct pw_mmu_notifier_range *r, uint64_t seq)
+{
+	pw_interval_set_seq(ni, seq);
+	return true;
+}
+
+static const struct pw_interval_notifier_ops seq_ops = { .invalidate = set_seq };
+
+TEST(range_fault_snapshot_and_requests)
+{
+	struct env e;
+	struct pw_interval_notifier ni;
+	struct pw_mm *c;
+	uint64_t a, h, pfns[4], fr[1];
+	struct pw_hmm_range r = { .notifier = &ni, .pfns = pfns };
+
+	env_init(&e, 4, 32 << 20);
+	REQUIRE_EQ(pw_mmap(e.mm, 0, 4 * PG, RW, PW_MAP_PRIVATE, &a), 0);
+	CHECK_EQ(poke(e.mm, a, 1), 0);		/* page 0 written */
+	CHECK_EQ(peek(e.mm, a + PG), 0);	/* page 1 read: read-only */
+	REQUIRE_EQ(pw_interval_notifier_insert(&ni, e.mm, a, 4 * PG, &seq_ops), 0);
+	r.start = a;
+	r.end = a + 4 * PG;
+	r.notifier_seq = pw_interval_read_begin(&ni);
+	pw_mmap_read_lock(e.mm);
+	CHECK_EQ(pw_range_fault(&r), 0); /* nothing requested: a snapshot only */
+	pw_mmap_read_unlock(e.mm);
+	CHECK_EQ(pfns[0], PW_HMM_PFN_VALID | PW_HMM_PFN_WRITE | pfn_of(e.mm, a));
+	CHECK_EQ(pfns[1], PW_HMM_PFN_VALID | pfn_of(e.mm, a + PG));
+	CHECK_EQ(pfns[2], 0); /* not mapped, not asked for */
+	CHECK(!pw_interval_read_retry(&ni, r.notifier_seq));
+	/* per-page requests: fault page 2 for write, page 3 for read */
+	pfns[2] = PW_HMM_REQ_FAULT | PW_HMM_REQ_WRITE;
+	pfns[3] = PW_HMM_REQ_FAULT;
+	r.pfn_flags_mask = PW_HMM_REQ_FAULT | PW_HMM_REQ_WRITE;
+	pfns[0] = pfns[1] = 0;
+	pw_mmap_read_lock(e.mm);
+	CHECK_EQ(pw_range_fault(&r), 0);
+	pw_mmap_read_unlock(e.mm);
+	CHECK_EQ(pfns[2], PW_HMM_PFN_VALID | PW_HMM_PFN_WRITE | pfn_of(e.mm, a + 2 * PG));
+	CHECK_EQ(pfns[3], PW_HMM_PFN_VALID | pfn_of(e.mm, a + 3 * PG));
+	/* a copy-on-write page asked for write is copied; the invalidation is seen */
+	REQUIRE_EQ(pw_mm_fork(e.mm, &c), 0);
+	CHECK(pw_interval_read_retry(&ni, r.notifier_seq)); /* fork write-protected the range */
+	r.notifier_seq = pw_interval_read_begin(&ni);
+	r.default_flags = PW_HMM_REQ_FAULT | PW_HMM_REQ_WRITE;
+	{
+		int ret, tries = 0;
+
+		do { /* each copy invalidates its page: the driver's loop starts again */
+			r.notifier_seq = pw_interval_read_begin(&ni);
+			pw_mmap_read_lock(e.mm);
+			ret = pw_range_fault(&r);
+			pw_mmap_read_unlock(e.mm);
+			tries++;
+		} while (ret == -EBUSY && tries < 16);
+		CHECK_EQ(ret, 0);
+		CHECK(tries > 1);
+	}
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(pfns[i], PW_HMM_PFN_VALID | PW_HMM_PFN_WRITE | pfn_of(e.mm, a + i * PG));
+	CHECK(pfn_of(e.mm, a) != pfn_of(c, a));
+	pw_mm_destroy(c);
+	/* a device-exclusive page asked for is given back to the CPU */
+	CHECK_EQ(pw_make_device_exclusive_range(e.mm, a, a + PG, NULL, fr), 1);
+	pw_put_user_pages(e.mm, fr, 1, 0);
+	r.notifier_seq = pw_interval_read_begin(&ni);
+	r.default_flags = 0;
+	pfns[0] = PW_HMM_REQ_FAULT;
+	pw_mmap_read_lock(e.mm);
+	CHECK_EQ(pw_range_fault(&r), -EBUSY); /* conversion and restore both invalidate */
+	pw_mmap_read_unlock(e.mm);
+	CHECK(!pw_is_device_exclusive(raw(e.mm, a)));
+	/* a 2 MiB leaf reports its order (made after the fork, which splits them) */
+	CHECK_EQ(pw_interval_notifier_remove(&ni), 0);
+	REQUIRE_EQ(pw_mmap(e.mm, 0, PW_PMD_SIZE, RW, PW_MAP_PRIVATE | PW_MAP_HUGE_2M | PW_MAP_POPULATE, &h), 0);
+	CHECK(entry_of(e.mm, h) & PW_PS);
+	REQUIRE_EQ(pw_interval_notifier_insert(&ni, e.mm, h, PW_PMD_SIZE, &seq_ops), 0);
+	r.start = h + 8 * PG;
+	r.end = h + 9 * PG;
+	r.pfn_flags_mask = 0;
+	r.notifier_seq = pw_interval_read_begin(&ni);
+	pw_mmap_read_lock(e.mm);
+	CHECK_EQ(pw_range_fault(&r), 0);
+	pw_mmap_read_unlock(e.mm);
+	CHECK_EQ((pfns[0] & PW_HMM_PFN_ORDER_MASK) >> PW_HMM_PFN_ORDER_SHIFT, 9);
+	CHECK_EQ(pfns[0] & PW_HMM_PFN_FRAME_MASK, pfn_of(e.mm, h) + 8);
+	CHECK_EQ(pw_interval_notifier_remove(&ni), 0);
+	env_fini(&e);
+}
+
 /* ---- bad input ---------------------------------------------------------------- */
 
 TEST(bad_input_changes_nothing)
@@ -564,6 +658,7 @@ int main(void)
 	RUN(fork_copies_private_exclusive_and_gives_back_shared);
 	RUN(page_replaced_between_gup_and_replace_fails_alone);
 	RUN(iterator_ptdump_and_dirty_helpers_see_the_entry);
+	RUN(range_fault_snapshot_and_requests);
 	RUN(bad_input_changes_nothing);
 	return tap_done();
 }

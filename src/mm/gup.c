@@ -61,9 +61,8 @@ static int vma_ok(const struct pw_vma *vma, unsigned flags)
 	return 0;
 }
 
-/* Hold the page at @addr of @vma: 0 and *@pfn, or -errno. */
-static int gup_one(struct pw_mm *mm, const struct pw_vma *vma, uint64_t addr, unsigned flags,
-		   uint64_t *pfn)
+/* Hold the page at @addr (its VMA allows the access): 0 and *@pfn, or -errno. */
+static int gup_one(struct pw_mm *mm, uint64_t addr, unsigned flags, uint64_t *pfn)
 {
 	struct pw_pt *pt = &mm->pt;
 
@@ -98,7 +97,6 @@ static int gup_one(struct pw_mm *mm, const struct pw_vma *vma, uint64_t addr, un
 		ret = pw_handle_mm_fault(mm, addr, PW_FAULT_USER | ((flags & PW_FOLL_WRITE) ? PW_FAULT_WRITE : 0));
 		if (ret)
 			return ret == -ENOMEM ? -ENOMEM : -EFAULT;
-		(void)vma;
 	}
 }
 
@@ -177,7 +175,7 @@ long pw_gup_locked(struct pw_mm *mm, uint64_t start, unsigned long nr, unsigned 
 			i += n;
 			continue;
 		}
-		ret = gup_one(mm, vma, addr, flags, &frames[i]); /* faults as needed */
+		ret = gup_one(mm, addr, flags, &frames[i]); /* faults as needed */
 		if (ret)
 			return i ? (long)i : ret;
 		i++;

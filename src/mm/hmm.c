@@ -74,7 +74,7 @@ PW_API int pw_range_fault(struct pw_hmm_range *r)
 	    r->end > ni->end)
 		return -EINVAL;
 	pw_assert_mmap_locked(mm);
-	for (uint64_t addr = r->start, i = 0; addr < r->end;) {
+	for (uint64_t addr = r->start, i = 0, faults = 0; addr < r->end;) {
 		struct pw_vma *vma;
 		uint64_t out;
 		bool write;
@@ -87,6 +87,8 @@ PW_API int pw_range_fault(struct pw_hmm_range *r)
 		if (ret < 0)
 			return ret;
 		if (ret == 1) {
+			if (++faults > 64)
+				return -EFAULT; /* something keeps undoing the fault here */
 			ret = pw_handle_mm_fault(mm, addr, PW_FAULT_USER | (write ? PW_FAULT_WRITE : 0));
 			if (ret)
 				return ret == -ENOMEM ? -ENOMEM : -EFAULT;
@@ -95,6 +97,7 @@ PW_API int pw_range_fault(struct pw_hmm_range *r)
 		r->pfns[i] = out;
 		addr += PW_PAGE_SIZE;
 		i++;
+		faults = 0;
 	}
 	return pw_interval_read_retry(ni, r->notifier_seq) ? -EBUSY : 0;
 }
