@@ -5,11 +5,14 @@
  * releases exclusive access to the same pages, many rounds: nothing leaks,
  * contents survive every exclusive -> restore, counts are right at the end;
  * (2) a mirror thread takes pw_range_fault() snapshots with retries while
- * another thread replaces pages: an accepted snapshot always matches the
- * tables (checked against the page the modifier mapped, whose old frame it
- * keeps held so that a stale snapshot cannot match by reuse); the same
- * mirror without the pw_interval_read_retry() check (a run-time switch of
- * this test) must be caught accepting a stale one.
+ * another thread replaces pages: every accepted snapshot matches the tables
+ * at the moment it is accepted (under the driver lock, page by page: the
+ * frame the modifier mapped, or once an invalidation of that page has
+ * started, a new frame but never the old one, which the modifier keeps
+ * held so that it cannot come back by reuse), and after each change the
+ * device holds no frame the CPU no longer maps; the same mirror without
+ * the pw_interval_read_retry() check (a run-time switch of this test) must
+ * be caught accepting a stale snapshot.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -191,6 +194,10 @@ struct mirror {
 	struct pw_interval_notifier ni;
 	pthread_mutex_t lock; /* the driver lock */
 	uint64_t dev[NP];     /* the device's view: frame per page, 0 = invalid */
+	/* the tables, as the modifier knows them, under the driver lock: each
+	 * page's frame, and whether an invalidation of it has started since */
+	uint64_t cur[NP];
+	bool inval[NP];
 	uint64_t base;
 	struct pw_mm *mm;
 	bool check_retry;
@@ -209,8 +216,10 @@ static bool mirror_invalidate(struct pw_interval_notifier *ni, const struct pw_m
 	for (unsigned i = 0; i < NP; i++) {
 		uint64_t a = m->base + i * PG;
 
-		if (a >= r->start && a < r->end)
+		if (a >= r->start && a < r->end) {
 			m->dev[i] = 0; /* the device drops its translation */
+			m->inval[i] = true;
+		}
 	}
 	pthread_mutex_unlock(&m->lock);
 	return true;
@@ -248,8 +257,15 @@ static void *mirror_thread(void *arg)
 			m->retried++;
 			continue;
 		}
-		for (unsigned i = 0; i < NP; i++)
-			m->dev[i] = pfns[i] & PW_HMM_PFN_FRAME_MASK;
+		for (unsigned i = 0; i < NP; i++) {
+			uint64_t pfn = pfns[i] & PW_HMM_PFN_FRAME_MASK;
+
+			/* the tables now: the modifier's frame, or (its change under
+			 * way, past the invalidation) a new frame, never the old one */
+			if (!(pfns[i] & PW_HMM_PFN_VALID) || (m->inval[i] ? pfn == m->cur[i] : pfn != m->cur[i]))
+				m->stale++;
+			m->dev[i] = pfn;
+		}
 		m->accepted++;
 		pthread_mutex_unlock(&m->lock);
 	}
@@ -282,6 +298,8 @@ static void *modifier(void *arg)
 		pthread_mutex_lock(&m->lock);
 		if (m->dev[i % NP] && m->dev[i % NP] != cur)
 			m->stale++; /* the device uses a frame the CPU no longer maps there */
+		m->cur[i % NP] = cur;
+		m->inval[i % NP] = false;
 		pthread_mutex_unlock(&m->lock);
 		pw_put_user_pages(m->mm, &old, 1, 0);
 		m->changes++;
@@ -305,6 +323,14 @@ static void run_mirror(bool check_retry, struct mirror *m)
 			   &m->base), 0);
 	pthread_mutex_init(&m->lock, NULL);
 	m->check_retry = check_retry;
+	pw_mmap_read_lock(m->mm);
+	for (unsigned i = 0; i < NP; i++) {
+		struct pw_translation tr;
+
+		REQUIRE_EQ(pw_translate(m->mm, m->base + i * PG, &tr), 0);
+		m->cur[i] = tr.pfn;
+	}
+	pw_mmap_read_unlock(m->mm);
 	REQUIRE_EQ(pw_interval_notifier_insert(&m->ni, m->mm, m->base, NP * PG, &mirror_ops), 0);
 	pthread_create(&t[0], NULL, mirror_thread, m);
 	pthread_create(&t[1], NULL, modifier, m);
