@@ -255,7 +255,7 @@ TEST(rmap_reaches_fork_chains_and_files)
 
 /* ---- device-exclusive: the design discussion's scenario --------------------- */
 
-static void scenario(bool parent_first)
+static void scenario(bool parent_first, int levels)
 {
 	struct env e;
 	struct pw_mm *c;
@@ -263,7 +263,7 @@ static void scenario(bool parent_first)
 	struct dev dp = { .mn.ops = &dev_ops, .owner = &device }, dc = { .mn.ops = &dev_ops, .owner = &device };
 	uint64_t s, fr[8];
 
-	env_init(&e, 4, 16 << 20);
+	env_init(&e, levels, 16 << 20);
 	REQUIRE_EQ(pw_mmap(e.mm, 0, 8 * PG, RW, PW_MAP_SHARED, &s), 0);
 	for (int i = 0; i < 8; i++)
 		CHECK_EQ(poke(e.mm, s + i * PG, (uint8_t)(10 + i)), 0);
@@ -334,12 +334,14 @@ static void scenario(bool parent_first)
 
 TEST(exclusive_across_fork_parent_destroyed_first)
 {
-	scenario(true);
+	scenario(true, 4);
+	scenario(true, 5);
 }
 
 TEST(exclusive_across_fork_child_destroyed_first)
 {
-	scenario(false);
+	scenario(false, 4);
+	scenario(false, 5);
 }
 
 TEST(fork_copies_private_exclusive_and_gives_back_shared)
