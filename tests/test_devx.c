@@ -23,6 +23,7 @@
 #include <pagewalk/ptdump.h>
 #include <pagewalk/rmap.h>
 #include <pagewalk/smaps.h>
+#include <pagewalk/tlb.h>
 
 #include "fixture.h"
 #include "mm/devx.h"
@@ -380,6 +381,35 @@ TEST(fork_copies_private_exclusive_and_gives_back_shared)
 	env_fini(&e);
 }
 
+TEST(cached_translation_is_flushed_when_made_exclusive)
+{
+	struct env e;
+	struct pw_tlb *tlb;
+	struct pw_cpu cpu = PW_CPU_DEFAULT;
+	struct dev d = { .mn.ops = &dev_ops, .owner = &d };
+	struct pw_access_result r;
+	uint64_t a, fr[1];
+
+	env_init(&e, 4, 16 << 20);
+	REQUIRE_EQ(pw_tlb_create(e.mm, 64, &tlb), 0);
+	cpu.tlb = tlb;
+	REQUIRE_EQ(pw_mmap(e.mm, 0, PG, RW, PW_MAP_PRIVATE, &a), 0);
+	CHECK_EQ(pw_access(e.mm, &cpu, a, PW_FAULT_WRITE | PW_FAULT_USER, &r), 0);
+	CHECK_EQ(pw_access(e.mm, &cpu, a, PW_FAULT_USER, &r), 0);
+	CHECK_EQ(r.nr_faults, 0); /* cached */
+	REQUIRE_EQ(pw_mmu_notifier_register(&d.mn, e.mm), 0);
+	CHECK_EQ(pw_make_device_exclusive_range(e.mm, a, a + PG, &d, fr), 1);
+	pw_put_user_pages(e.mm, fr, 1, 0);
+	/* the TLB entry went with the PTE: the access faults and takes the page back */
+	CHECK_EQ(pw_access(e.mm, &cpu, a, PW_FAULT_USER, &r), 0);
+	CHECK_EQ(r.nr_faults, 1);
+	CHECK_EQ(d.cpu, 1);
+	CHECK_EQ(r.phys >> 12, fr[0]);
+	pw_mmu_notifier_unregister(&d.mn, e.mm);
+	pw_tlb_destroy(tlb);
+	env_fini(&e);
+}
+
 /* ---- the GUP -> replace race, per page ---------------------------------------- */
 
 static uint64_t race_addr, race_new;
@@ -658,6 +688,7 @@ int main(void)
 	RUN(exclusive_across_fork_parent_destroyed_first);
 	RUN(exclusive_across_fork_child_destroyed_first);
 	RUN(fork_copies_private_exclusive_and_gives_back_shared);
+	RUN(cached_translation_is_flushed_when_made_exclusive);
 	RUN(page_replaced_between_gup_and_replace_fails_alone);
 	RUN(iterator_ptdump_and_dirty_helpers_see_the_entry);
 	RUN(range_fault_snapshot_and_requests);
