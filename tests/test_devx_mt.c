@@ -263,7 +263,7 @@ static void *mirror_thread(void *arg)
 			/* the tables now: the modifier's frame, or (its change under
 			 * way, past the invalidation) a new frame, never the old one */
 			if (!(pfns[i] & PW_HMM_PFN_VALID) || (m->inval[i] ? pfn == m->cur[i] : pfn != m->cur[i]))
-				m->stale++;
+				__atomic_fetch_add(&m->stale, 1, __ATOMIC_RELAXED);
 			m->dev[i] = pfn;
 		}
 		m->accepted++;
@@ -279,7 +279,8 @@ static void *modifier(void *arg)
 	uint64_t t0 = now_ns();
 	unsigned i = 0;
 
-	while (now_ns() - t0 < 1500000000ULL && !(!m->check_retry && m->stale)) {
+	while (now_ns() - t0 < 1500000000ULL &&
+	       (m->check_retry || !__atomic_load_n(&m->stale, __ATOMIC_RELAXED))) {
 		uint64_t a = m->base + (uint64_t)(i % NP) * PG, old, cur;
 		struct pw_translation tr;
 
@@ -296,8 +297,9 @@ static void *modifier(void *arg)
 		pw_mmap_read_unlock(m->mm);
 		cur = tr.pfn; /* only this thread changes the page: it stays */
 		pthread_mutex_lock(&m->lock);
+		/* the device must not use a frame the CPU no longer maps there */
 		if (m->dev[i % NP] && m->dev[i % NP] != cur)
-			m->stale++; /* the device uses a frame the CPU no longer maps there */
+			__atomic_fetch_add(&m->stale, 1, __ATOMIC_RELAXED);
 		m->cur[i % NP] = cur;
 		m->inval[i % NP] = false;
 		pthread_mutex_unlock(&m->lock);
