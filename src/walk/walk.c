@@ -138,6 +138,30 @@ static int seen_before(struct pw_mm_walk *walk, const struct pw_pt_entry *e)
 	return pw_seen_add(&walk->_seen, child, e->level - 1);
 }
 
+/*
+ * Start loading the PTE table that the PMD entry of @next (in the same
+ * table @t) points at, while the current one is walked: PTE tables are
+ * separate frames, which the hardware prefetcher does not follow. Only a
+ * hint: the entry is read again, under the lock, when its turn comes.
+ */
+static inline void prefetch_next_ptes(const struct pw_pt *pt, const uint64_t *t, uint64_t next,
+				      uint64_t end)
+{
+	uint64_t v;
+	const char *p;
+
+	if (next == end || pw_index(PW_LEVEL_PMD, next) == 0)
+		return;
+	v = pw_entry_read(t + pw_index(PW_LEVEL_PMD, next));
+	if (pw_pt_kind(&pt->cfg, PW_LEVEL_PMD, v) != PW_PT_TABLE)
+		return;
+	p = (const char *)pw_pt_table(pt, pw_pt_next_pfn(pt, v));
+	if (!p)
+		return;
+	for (unsigned off = 0; off < PW_PAGE_SIZE; off += 64)
+		__builtin_prefetch(p + off);
+}
+
 /* Walk [addr, end) of the level-@level table in frame @table. */
 static int walk_level(struct pw_mm_walk *walk, enum pw_level level, uint64_t table, uint64_t addr,
 		      uint64_t end)
@@ -182,8 +206,10 @@ again:
 		if (err)
 			break;
 		walk->action = PW_ACTION_SUBTREE;
-		if (level - 1 == PW_LEVEL_PTE)
+		if (level - 1 == PW_LEVEL_PTE) {
+			prefetch_next_ptes(pt, t, next, end);
 			err = walk_ptes(walk, &e, addr, next);
+		}
 		else
 			err = walk_level(walk, level - 1, pw_pt_next_pfn(pt, e.val), addr, next);
 		if (err)
