@@ -30,13 +30,20 @@
  *  - WP-allowed: every VMA that may be written now (PW_VM_WRITE) and is
  *    not PW_VM_PFNMAP. Read-only and PROT_NONE VMAs are not (after
  *    pw_mprotect() to read-only a VMA stops being WP-allowed);
- *  - written: in a WP-allowed VMA, a present leaf that is writable (RW);
- *    as in the kernel, every present page of any other VMA is written, and
- *    unpopulated pages never are (a read fault maps a page read-only, so a
- *    page only read is not written either);
+ *  - written: in a WP-allowed VMA, a present leaf that is writable (RW),
+ *    and an unpopulated page (as the kernel's July 2026 fix "PAGEMAP_SCAN
+ *    written state for unpopulated ptes" reports holes of uffd-wp VMAs:
+ *    a page zapped after it was write-protected has changed); a read fault
+ *    maps a page read-only, so a page only read is not written. As in the
+ *    kernel, every present page of any other VMA is written and its holes
+ *    are not;
  *  - write-protect: clear RW. The next write faults once, the fault
  *    handler makes the leaf writable (in place, or by copy-on-write) and
- *    the page reads written; later writes do not fault.
+ *    the page reads written; later writes do not fault. A hole cannot be
+ *    write-protected (the kernel arms it with a uffd-wp marker entry; this
+ *    model has none that faults resolve), so it stays written: a tracker
+ *    sees unpopulated pages of WP-allowed VMAs in every round (populate
+ *    them, with reads, to track them).
  * Consequences of having no separate bit: anything else that
  * write-protects a page in a WP-allowed VMA also makes it read not written
  * until its next write: pw_clear_refs(PW_CLEAR_REFS_SOFT_DIRTY), the dirty

@@ -31,6 +31,7 @@ struct scan {
 	struct pw_page_region *vec;
 	uint64_t vec_len, nr;	 /* regions: room, used */
 	uint64_t vma_category;	 /* of the VMA being walked */
+	uint64_t hole_category;	 /* of its unpopulated pages */
 	uint64_t walk_end;	 /* set when the walk stops early */
 	bool want_file;
 	bool wp_allowed;	 /* the VMA being walked is WP-allowed */
@@ -153,7 +154,7 @@ static int scan_pte_run(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_m
 				}
 				continue;
 			}
-			cat = s->vma_category;
+			cat = s->hole_category;
 		} else {
 			cat = leaf_category(s, walk->vma, v, (v & mask) >> PW_PAGE_SHIFT);
 			if (!interesting(s, cat))
@@ -221,7 +222,11 @@ static int scan_pud_entry(pw_pud_t *pud, uint64_t addr, uint64_t next, struct pw
 	return scan_huge(&pud->val, PW_LEVEL_PUD, addr, next, walk);
 }
 
-/* Unpopulated parts of a VMA have the VMA's categories only; gaps have none. */
+/*
+ * Unpopulated parts of a VMA have the VMA's categories, and in a
+ * WP-allowed VMA WRITTEN (nothing write-protects a hole: the kernel's
+ * "written state for unpopulated ptes" fix); gaps have none.
+ */
 static int scan_pte_hole(uint64_t addr, uint64_t next, int depth, struct pw_mm_walk *walk)
 {
 	struct scan *s = walk->private;
@@ -229,7 +234,7 @@ static int scan_pte_hole(uint64_t addr, uint64_t next, int depth, struct pw_mm_w
 	(void)depth;
 	if (!walk->vma || !s->holes)
 		return 0;
-	return output(s, s->vma_category, addr, &next);
+	return output(s, s->hole_category, addr, &next);
 }
 
 /* WP-allowed (pagemap.h): a VMA that may be written, so that write-protect means something. */
@@ -263,8 +268,9 @@ static int scan_test_walk(uint64_t start, uint64_t end, struct pw_mm_walk *walk)
 	if (((cat ^ s->inverted) & s->mask & PW_PAGE_IS_WPALLOWED) != (s->mask & PW_PAGE_IS_WPALLOWED))
 		return 1;
 	s->vma_category = cat;
+	s->hole_category = wp_allowed ? cat | PW_PAGE_IS_WRITTEN : cat;
 	s->wp_allowed = wp_allowed;
-	s->holes = interesting(s, cat);
+	s->holes = interesting(s, s->hole_category);
 	return 0;
 }
 
