@@ -121,11 +121,9 @@ static inline bool wants_wp(const struct scan *s, uint64_t cat)
 /* The OR of 8 consecutive PTEs, each read once: a cache line of a table, tested at once. */
 static inline uint64_t or8(const pw_pte_t *pte)
 {
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v |= __atomic_load_n(&pte[i].val, __ATOMIC_RELAXED);
-	return v;
+#define LD(i) __atomic_load_n(&pte[i].val, __ATOMIC_RELAXED)
+	return (LD(0) | LD(1)) | (LD(2) | LD(3)) | (LD(4) | LD(5)) | (LD(6) | LD(7));
+#undef LD
 }
 
 static int scan_pte_run(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
@@ -147,10 +145,15 @@ static int scan_pte_run(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_m
 			if (!holes) {
 				pte++;
 				addr += PW_PAGE_SIZE;
-				while (addr != next && !(next - addr < 8 * PW_PAGE_SIZE) &&
-				       !pm_leaf_mapped(or8(pte))) {
+				/* a cache line of none PTEs at a time, then PTE by PTE up to the next leaf */
+				while (next - addr >= 8 * PW_PAGE_SIZE && !pm_leaf_mapped(or8(pte))) {
 					pte += 8;
 					addr += 8 * PW_PAGE_SIZE;
+				}
+				while (addr != next &&
+				       !pm_leaf_mapped(__atomic_load_n(&pte->val, __ATOMIC_RELAXED))) {
+					pte++;
+					addr += PW_PAGE_SIZE;
 				}
 				continue;
 			}
