@@ -90,7 +90,8 @@ enum pw_walk_lock {
  * @walk_lock: lock mode; see enum pw_walk_lock.
  * @install_pte: fill missing PTEs (the kernel's 6.14 install_pte): with
  *             it, a walk allocates the page tables it finds missing
- *             (pw_walk_page_range() and its VMA variants only: the range
+ *             (pw_walk_page_range(), its VMA variants and
+ *             pw_walk_page_range_parallel() only: the range
  *             of every VMA walked gets tables down to the PTE level, and
  *             pte_hole is no longer called for none upper entries inside
  *             VMAs), and for each none PTE calls install_pte instead of
@@ -107,8 +108,9 @@ enum pw_walk_lock {
  *             PW_SW_PROTNONE clear, e.g. a guard marker: an access to it
  *             fails, no fault fills it). A mapping leaf of a frame outside
  *             the arena, free, a page table, a tail frame, or with reserved
- *             bits fails the walk with -EINVAL and is not installed. Not with pte_run
- *             (-EINVAL). Locking exception: the kernel accepts install_pte
+ *             bits fails the walk with -EINVAL and is not installed.
+ *             Not with pte_run (-EINVAL). The walk's post_vma still runs.
+ *             Locking exception: the kernel accepts install_pte
  *             from mm-internal callers only, under the lock they choose;
  *             here any caller may, with the mmap lock held for read
  *             (PW_WALK_RDLOCK) or write, because tables are installed as a
