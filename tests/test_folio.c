@@ -151,7 +151,7 @@ struct inst {
 	uint64_t stop_at;      /* install_pte returns 5 here */
 	uint64_t bad_at;       /* installs a frame outside the arena here */
 	bool frames;	       /* install mapping leaves of new frames, else markers */
-	uint64_t installs, entries, present_seen;
+	uint64_t installs, entries, present_seen, holes, huge;
 };
 
 static int inst_pte(uint64_t addr, uint64_t next, pw_pte_t *ptep, struct pw_mm_walk *walk)
@@ -187,9 +187,28 @@ static int inst_entry(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_
 	return 0;
 }
 
+static int inst_hole(uint64_t addr, uint64_t next, int depth, struct pw_mm_walk *walk)
+{
+	struct inst *in = walk->private;
+
+	if (walk->vma)
+		in->holes++; /* none upper entries inside a VMA: there must be none */
+	return 0;
+}
+
+static int inst_pmd(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
+{
+	struct inst *in = walk->private;
+
+	in->huge += pw_pmd_leaf(pw_pmdp_get(pmd));
+	return 0;
+}
+
 static const struct pw_walk_ops inst_ops = {
 	.install_pte = inst_pte,
 	.pte_entry = inst_entry,
+	.pte_hole = inst_hole,
+	.pmd_entry = inst_pmd,
 	.walk_lock = PW_WALK_WRLOCK,
 };
 
@@ -219,6 +238,7 @@ TEST(install_pte_markers_and_frames)
 	CHECK_EQ(in.installs, 1023);
 	CHECK_EQ(in.entries, 1);
 	CHECK_EQ(in.present_seen, 1);
+	CHECK_EQ(in.holes, 0); /* every missing table was built instead */
 	pw_mm_get_stats(e.mm, &st1);
 	CHECK(st1.pgtables > st0.pgtables);
 	CHECK_EQ(st1.rss, st0.rss); /* markers map nothing */
@@ -269,6 +289,23 @@ TEST(install_pte_markers_and_frames)
 	CHECK(entry_of(e.mm, b + 11 * 4096) & PW_P);
 	CHECK_EQ(pw_munmap(e.mm, b, 16 << 12), 0);
 	CHECK_EQ(pw_arena_free_frames(e.a), free1 + 0);
+	/* a huge leaf in the range: left whole, nothing installed under it */
+	{
+		uint64_t h;
+
+		REQUIRE_EQ(pw_mmap(e.mm, 0, 4 << 20, PW_PROT_READ | PW_PROT_WRITE,
+				   PW_MAP_PRIVATE | PW_MAP_HUGE_2M, &h), 0);
+		h = (h + (2 << 20) - 1) & ~((2ULL << 20) - 1);
+		CHECK_EQ(poke(e.mm, h, 1), 0);
+		in = (struct inst){ .arena = e.a, .stop_at = UINT64_MAX, .bad_at = UINT64_MAX };
+		pw_mmap_write_lock(e.mm);
+		CHECK_EQ(pw_walk_page_range(e.mm, h, h + (2 << 20), &inst_ops, &in), 0);
+		pw_mmap_write_unlock(e.mm);
+		CHECK_EQ(in.huge, 1);
+		CHECK_EQ(in.installs, 0);
+		CHECK(entry_of(e.mm, h + 4096) & PW_PS);
+		CHECK_EQ(peek(e.mm, h), 1);
+	}
 	(void)n;
 	env_fini(&e);
 }
