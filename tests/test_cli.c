@@ -10,6 +10,11 @@
  * exit statuses, stderr messages, and bounds by counting: output bytes
  * (also capped for the child with RLIMIT_FSIZE) and the entries the walk
  * reports reading (--verbose), never by the clock.
+ *
+ * `pagewalk smaps` runs in this process: tools/cmd_smaps.c, demo_space.c
+ * and cli.c are compiled into the test, so that its output is checked
+ * line by line (the kernel's field order and widths, the maps line's name
+ * column) and its figures against pw_smaps() of the same demo space.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +27,15 @@
 
 #include <zstd.h>
 
+#include <pagewalk/mm.h>
+#include <pagewalk/smaps.h>
+
 #include "tap.h"
+
+/* The commands run in-process (see the header comment). */
+#include "../tools/cli.c"
+#include "../tools/cmd_smaps.c"
+#include "../tools/demo_space.c"
 
 #define MiB ((uint64_t)1 << 20)
 #define GiB ((uint64_t)1 << 30)
@@ -882,6 +895,198 @@ TEST(version_json_and_man_page)
 	free(page);
 }
 
+/* ---- pagewalk smaps (in-process) ------------------------------------------- */
+
+/* Run cmd_smaps() with stdout and stderr in files; like run_argv(). */
+static struct run run_smaps(const char *const *args)
+{
+	char op[300], ep[300], *argv[8];
+	struct run r = { 0 };
+	int ofd, efd, so, se, n = 0;
+
+	argv[n++] = (char *)(uintptr_t)"smaps";
+	for (; args[n - 1] && n < 7; n++)
+		argv[n] = (char *)(uintptr_t)args[n - 1];
+	argv[n] = NULL;
+	snprintf(op, sizeof(op), "%s/out", tmpdir);
+	snprintf(ep, sizeof(ep), "%s/err", tmpdir);
+	ofd = open(op, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	efd = open(ep, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	fflush(stdout);
+	fflush(stderr);
+	so = dup(1);
+	se = dup(2);
+	dup2(ofd, 1);
+	dup2(efd, 2);
+	r.rc = cmd_smaps(n, argv);
+	fflush(stdout);
+	fflush(stderr);
+	dup2(so, 1);
+	dup2(se, 2);
+	close(so);
+	close(se);
+	r.out = slurp_fd(ofd, &r.out_len);
+	r.err = slurp_fd(efd, &r.err_len);
+	close(ofd);
+	close(efd);
+	return r;
+}
+
+#define RUN_SMAPS(...) run_smaps((const char *const[]){ __VA_ARGS__, NULL })
+
+/* The kernel's field order (show_smap() without the rollup's Pss_* split). */
+static const char *const smaps_fields[] = {
+	"Size:", "KernelPageSize:", "MMUPageSize:", "Rss:", "Pss:", "Pss_Dirty:", "Shared_Clean:",
+	"Shared_Dirty:", "Private_Clean:", "Private_Dirty:", "Referenced:", "Anonymous:", "KSM:",
+	"LazyFree:", "AnonHugePages:", "ShmemPmdMapped:", "FilePmdMapped:", "Shared_Hugetlb:",
+	"Private_Hugetlb:", "Swap:", "SwapPss:", "Locked:",
+};
+#define NF (sizeof(smaps_fields) / sizeof(smaps_fields[0]))
+
+/* One "Name:   value kB" line: the value, or -1 if the line is not that field in the kernel's layout. */
+static long long smaps_line(const char *l, const char *name)
+{
+	size_t n = strlen(name);
+	unsigned long long v;
+	char tail[8];
+
+	if (strncmp(l, name, n))
+		return -1;
+	/* 16 columns of name (Private_Hugetlb: 17, with a 7-wide value), 8 of value */
+	if (!strcmp(name, "Private_Hugetlb:") ? l[16] != ' ' || l[24] != ' ' : l[24] != ' ')
+		return -1;
+	if (sscanf(l + n, "%llu %7s", &v, tail) != 2 || strcmp(tail, "kB"))
+		return -1;
+	return (long long)v;
+}
+
+TEST(smaps_of_the_demo_space)
+{
+	struct pw_arena *arena;
+	struct pw_mm *mm;
+	struct demo_space d;
+	struct pw_smaps_stats want[16], roll;
+	struct pw_vma *vma;
+	struct run r;
+	char *l;
+	int nv = 0, v = 0;
+	long long sum_rss = 0;
+
+	REQUIRE_EQ(pw_arena_create(256ULL << 20, &arena), 0);
+	REQUIRE_EQ(pw_mm_create(arena, NULL, &mm), 0);
+	REQUIRE_EQ(demo_space_build(mm, &d), 0);
+	pw_mmap_read_lock(mm);
+	pw_for_each_vma(mm, vma)
+		if (nv < 16)
+			CHECK_EQ(pw_smaps(vma, &want[nv++]), 0);
+	pw_mmap_read_unlock(mm);
+	CHECK_EQ(pw_smaps_rollup(mm, &roll), 0);
+	pw_mm_destroy(mm);
+	pw_arena_destroy(arena);
+	CHECK_EQ(nv, 7); /* heap, 2 x (guard, stack), shared, huge */
+
+	r = RUN_SMAPS("--bogus");
+	CHECK_EQ(r.rc, 2);
+	CHECK(has(r.err, "pagewalk smaps: unknown argument '--bogus'"));
+	run_free(&r);
+	r = RUN_SMAPS("--help");
+	CHECK_EQ(r.rc, 0);
+	CHECK(has(r.out, "--rollup"));
+	run_free(&r);
+	{
+		FILE *man = fopen("docs/pagewalk.1", "r");
+		char *page = malloc(1 << 20);
+		size_t len;
+
+		REQUIRE(man != NULL && page != NULL);
+		len = fread(page, 1, (1 << 20) - 1, man);
+		page[len] = 0;
+		fclose(man);
+		CHECK(has(page, "\\-\\-rollup"));
+		CHECK(has(page, ".B pagewalk smaps"));
+		free(page);
+	}
+
+	{
+		const char *const none[] = { NULL };
+
+		r = run_smaps(none);
+	}
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(r.err_len, 0);
+	l = r.out;
+	for (v = 0; v < nv && *l; v++) {
+		unsigned long long s, e;
+		char perms[8];
+		long long got[NF];
+		const struct pw_smaps_stats *w = &want[v];
+
+		/* the maps line */
+		CHECK_EQ(sscanf(l, "%llx-%llx %7s 00000000 00:00 0", &s, &e, perms), 3);
+		if (strchr(l, '/'))
+			CHECK_EQ(strchr(l, '/') - l, 73); /* the name's column */
+		CHECK_EQ((e - s) >> 10, w->size >> 10);
+		l = strchr(l, '\n') + 1;
+		for (size_t f = 0; f < NF; f++) {
+			got[f] = smaps_line(l, smaps_fields[f]);
+			if (got[f] < 0)
+				printf("# VMA %d: expected %s, got: %.40s\n", v, smaps_fields[f], l);
+			CHECK(got[f] >= 0);
+			l = strchr(l, '\n') + 1;
+		}
+		CHECK_EQ(got[0], (long long)(w->size >> 10));
+		CHECK_EQ(got[1], 4);
+		CHECK_EQ(got[3], (long long)(w->rss >> 10));
+		CHECK_EQ(got[4], (long long)(w->pss >> 10));
+		CHECK_EQ(got[5], (long long)(w->pss_dirty >> 10));
+		CHECK_EQ(got[6], (long long)(w->shared_clean >> 10));
+		CHECK_EQ(got[7], (long long)(w->shared_dirty >> 10));
+		CHECK_EQ(got[8], (long long)(w->private_clean >> 10));
+		CHECK_EQ(got[9], (long long)(w->private_dirty >> 10));
+		CHECK_EQ(got[10], (long long)(w->referenced >> 10));
+		CHECK_EQ(got[11], (long long)(w->anonymous >> 10));
+		CHECK_EQ(got[14], (long long)(w->anon_huge >> 10));
+		CHECK_EQ(got[16], (long long)(w->file_pmd_mapped >> 10));
+		sum_rss += got[3];
+		/* the demo's known figures */
+		if (s == d.heap) {
+			CHECK_EQ(got[3], 512);
+			CHECK_EQ(got[9], 512);
+			CHECK_EQ(strncmp(perms, "rw-p", 4), 0);
+		} else if (s == d.huge) {
+			CHECK_EQ(got[14], 4096);
+		} else if (s == d.shared) {
+			CHECK_EQ(strncmp(perms, "rw-s", 4), 0);
+			CHECK(has(r.out, "/dev/zero (deleted)\n"));
+			CHECK_EQ(got[3], 512);
+			CHECK_EQ(got[11], 0); /* shmem, not anonymous */
+		} else if (s == d.stack1 || s == d.stack2) {
+			CHECK_EQ(strncmp(perms, "---p", 4), 0); /* the guard page */
+			CHECK_EQ(got[3], 0);
+		}
+		CHECK(!strncmp(l, "THPeligible:    ", 16));
+		l = strchr(l, '\n') + 1;
+		CHECK(!strncmp(l, "VmFlags: ", 9));
+		l = strchr(l, '\n') + 1;
+	}
+	CHECK_EQ(v, nv);
+	CHECK_EQ(*l, 0);
+	CHECK_EQ(sum_rss, (long long)(roll.rss >> 10));
+	run_free(&r);
+
+	r = RUN_SMAPS("--rollup");
+	CHECK_EQ(r.rc, 0);
+	CHECK_EQ(strstr(r.out, "[rollup]\n") - r.out, 73);
+	CHECK(has(r.out, " ---p 00000000 00:00 0 "));
+	l = strchr(r.out, '\n') + 1;
+	CHECK_EQ(smaps_line(l, "Rss:"), (long long)(roll.rss >> 10));
+	l = strchr(l, '\n') + 1;
+	CHECK_EQ(smaps_line(l, "Pss:"), (long long)(roll.pss >> 10));
+	CHECK(has(r.out, "\nPss_Anon:       "));
+	CHECK(has(r.out, "\nPss_Shmem:      "));
+	run_free(&r);
+}
+
 int main(void)
 {
 	struct stat st;
@@ -912,6 +1117,7 @@ int main(void)
 	RUN(cpu_out_of_range_on_a_dataset);
 	RUN(truncated_elf_core);
 	RUN(version_json_and_man_page);
+	RUN(smaps_of_the_demo_space);
 	{
 		char p[300];
 

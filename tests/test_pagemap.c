@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include <pagewalk/dirty.h>
 #include <pagewalk/file.h>
 #include <pagewalk/mm.h>
 #include <pagewalk/pagemap.h>
@@ -94,6 +95,12 @@ static uint64_t ref_pme(struct pw_mm *mm, uint64_t a)
 	return pme;
 }
 
+/* WP-allowed (pagemap.h): a writable VMA that is not PFNMAP. */
+static bool ref_wp_allowed(const struct pw_vma *vma)
+{
+	return (vma->vm_flags & PW_VM_WRITE) && !(vma->vm_flags & PW_VM_PFNMAP);
+}
+
 /* PAGEMAP_SCAN categories of @a; false outside VMAs (never reported). */
 static bool ref_cat(struct pw_mm *mm, uint64_t a, uint64_t *cat)
 {
@@ -103,10 +110,18 @@ static bool ref_cat(struct pw_mm *mm, uint64_t a, uint64_t *cat)
 	if (!vma)
 		return false;
 	*cat = (vma->vm_flags & PW_VM_SOFTDIRTY) ? PW_PAGE_IS_SOFT_DIRTY : 0;
+	if (ref_wp_allowed(vma))
+		*cat |= PW_PAGE_IS_WPALLOWED;
 	r = ref_leaf(mm, a);
-	if (!r.mapped)
+	if (!r.mapped) {
+		if (ref_wp_allowed(vma))
+			*cat |= PW_PAGE_IS_WRITTEN; /* a hole: nothing write-protects it */
 		return true;
-	*cat |= PW_PAGE_IS_PRESENT | PW_PAGE_IS_WRITTEN;
+	}
+	*cat |= PW_PAGE_IS_PRESENT;
+	/* written: writable in a WP-allowed VMA; every present page elsewhere */
+	if (!ref_wp_allowed(vma) || (r.leaf & 2))
+		*cat |= PW_PAGE_IS_WRITTEN;
 	if (r.level > 0)
 		*cat |= PW_PAGE_IS_HUGE;
 	if (r.leaf & (1ULL << 11))
@@ -222,41 +237,59 @@ static bool interesting(const struct pw_pm_scan_arg *a, uint64_t cat)
 	       (!a->category_anyof_mask || (cat & a->category_anyof_mask));
 }
 
-/* The expected scan, page by page. Return regions; *walk_end where it stops. */
+/*
+ * The expected scan, page by page. Return regions; *walk_end where it
+ * stops; if @wp is not NULL, wp[i] says whether page i of the range is
+ * reported with WRITTEN (what PW_PM_SCAN_WP_MATCHING write-protects).
+ */
 static int64_t ref_scan(struct pw_mm *mm, const struct pw_pm_scan_arg *a, struct pw_page_region *v,
-			uint64_t *walk_end)
+			uint64_t *walk_end, bool *wp)
 {
 	uint64_t nr = 0, found = 0, max = a->max_pages ? a->max_pages : UINT64_MAX;
 
 	*walk_end = a->end;
-	/* a VMA is skipped whole when the masks demand WPALLOWED (nothing has it) */
-	if (a->category_mask & ~a->category_inverted & PW_PAGE_IS_WPALLOWED)
-		return 0;
 	for (uint64_t p = a->start; p < a->end; p += 4096) {
-		uint64_t cat;
+		const struct pw_vma *vma = vma_at(mm, p);
+		uint64_t cat, rcat;
 
-		if (!ref_cat(mm, p, &cat) || !interesting(a, cat) || !a->vec_len)
+		if (!ref_cat(mm, p, &cat) || !interesting(a, cat))
 			continue;
-		cat &= a->return_mask;
+		if (!ref_wp_allowed(vma) && (a->flags & PW_PM_SCAN_WP_MATCHING))
+			continue; /* such VMAs are skipped */
+		if (!a->vec_len) {
+			if (wp)
+				wp[(p - a->start) >> 12] = cat & PW_PAGE_IS_WRITTEN;
+			continue;
+		}
+		rcat = cat & a->return_mask;
 		if (found == max) {
 			*walk_end = p;
 			break;
 		}
-		if (nr && v[nr - 1].end == p && v[nr - 1].categories == cat) {
+		if (nr && v[nr - 1].end == p && v[nr - 1].categories == rcat) {
 			v[nr - 1].end = p + 4096;
 		} else if (nr == a->vec_len) {
 			*walk_end = p;
 			break;
 		} else {
-			v[nr++] = (struct pw_page_region){ p, p + 4096, cat };
+			v[nr++] = (struct pw_page_region){ p, p + 4096, rcat };
 		}
+		if (wp)
+			wp[(p - a->start) >> 12] = cat & PW_PAGE_IS_WRITTEN;
 		found++;
-		if (found == max && p + 4096 < a->end) {
-			/* the kernel stops at the next interesting page, or walks on to the end */
-			continue;
-		}
 	}
 	return (int64_t)nr;
+}
+
+/* Does a VMA in [a->start, a->end) lack async write-protect (CHECK_WPASYNC fails)? */
+static bool ref_check_wpasync(struct pw_mm *mm, const struct pw_pm_scan_arg *a)
+{
+	const struct pw_vma *vma;
+
+	pw_for_each_vma(mm, vma)
+		if (vma->vm_end > a->start && vma->vm_start < a->end && !ref_wp_allowed(vma))
+			return true;
+	return false;
 }
 
 static void check_scan(struct pw_mm *mm)
@@ -273,7 +306,7 @@ static void check_scan(struct pw_mm *mm)
 			.vec_len = rnd(5) ? 1 + rnd(VEC) : 0,
 			.max_pages = rnd(3) ? 0 : 1 + rnd(2048),
 			.category_inverted = rnd_mask(),
-			.category_mask = rnd_mask() & ~(uint64_t)PW_PAGE_IS_WPALLOWED,
+			.category_mask = rnd_mask(),
 			.category_anyof_mask = rnd(2) ? rnd_mask() : 0,
 			.return_mask = rnd(4) ? rnd_mask() | PW_PAGE_IS_PRESENT : 0,
 		};
@@ -281,12 +314,14 @@ static void check_scan(struct pw_mm *mm)
 		int64_t n, wn;
 
 		if (round % 50 == 0)
-			a.category_mask |= PW_PAGE_IS_WPALLOWED; /* selects nothing */
+			a.flags = PW_PM_SCAN_CHECK_WPASYNC; /* fails unless every VMA is WP-allowed */
 		a.end = a.start + (rnd(32) ? rnd(1 << 13) << 12 : WIN);
 		memset(got, 0x5a, sizeof(got));
 		n = pw_pagemap_scan(mm, &a);
 		pw_mmap_read_lock(mm);
-		wn = ref_scan(mm, &a, want, &wend);
+		wn = ref_scan(mm, &a, want, &wend, NULL);
+		if (a.flags && ref_check_wpasync(mm, &a))
+			wn = -EPERM, wend = a.end;
 		pw_mmap_read_unlock(mm);
 		if (n != wn || a.walk_end != wend ||
 		    (n > 0 && memcmp(got, want, (size_t)n * sizeof(*got)))) {
@@ -295,7 +330,8 @@ static void check_scan(struct pw_mm *mm)
 				       (long)n, (long)wn, (unsigned long)a.walk_end, (unsigned long)wend);
 		}
 		/* nothing written past what it reported */
-		CHECK_EQ(got[n > 0 ? n : 0].start, 0x5a5a5a5a5a5a5a5aULL);
+		if (n >= 0)
+			CHECK_EQ(got[n].start, 0x5a5a5a5a5a5a5a5aULL);
 	}
 	CHECK_EQ(bad, 0);
 }
@@ -446,12 +482,296 @@ TEST(clear_refs_mapped_and_anon)
 	pw_arena_destroy(e.a);
 }
 
+/* ---- write-protect of what matched (PW_PM_SCAN_WP_MATCHING) ------------- */
+
+/* The leaf of @a read from arena memory, 0 if none. */
+static uint64_t leaf_val(struct pw_mm *mm, uint64_t a)
+{
+	struct ref r = ref_leaf(mm, a);
+
+	return r.mapped ? r.leaf : 0;
+}
+
+/*
+ * Random spaces, random writes, random WP_MATCHING scans: the regions and
+ * walk_end as the reference says, and afterwards exactly the 4 KiB leaves
+ * reported WRITTEN lost RW (huge ones only when reported whole); nothing
+ * else changed.
+ */
+TEST(wp_matching_random)
+{
+	enum { VEC = 64, MAXP = 1 << 13 };
+	struct pw_page_region got[VEC], want[VEC];
+	static uint64_t before[MAXP];
+	static bool wp[MAXP];
+	struct env e;
+	struct pw_file *f;
+	uint64_t bad = 0, nr_wp = 0;
+
+	env_init(&e, 4, 3ULL << 30);
+	REQUIRE_EQ(pw_file_create(e.a, 1 << 20, &f), 0);
+	random_space(e.mm, f);
+	for (int round = 0; round < 150; round++) {
+		struct pw_pm_scan_arg a = {
+			.size = sizeof(a),
+			.flags = PW_PM_SCAN_WP_MATCHING,
+			.start = near_vma(e.mm),
+			.vec = got,
+			.vec_len = rnd(5) ? 1 + rnd(VEC) : 0,
+			.max_pages = rnd(3) ? 0 : 1 + rnd(2048),
+			.category_inverted = rnd(3) ? 0 : rnd_mask(),
+			.category_mask = rnd(2) ? PW_PAGE_IS_WRITTEN : rnd_mask(),
+			.category_anyof_mask = rnd(3) ? 0 : rnd_mask(),
+			.return_mask = rnd(4) ? rnd_mask() | PW_PAGE_IS_WRITTEN : 0,
+		};
+		uint64_t wend, n_pages;
+		int64_t n, wn;
+
+		if (!a.vec_len)
+			a.vec = NULL;
+		for (int w = 0; w < 16; w++) {
+			uint64_t p = near_vma(e.mm) + (rnd(64) << 12);
+
+			pw_access(e.mm, NULL, p, rnd(3) ? PW_FAULT_WRITE | PW_FAULT_USER : PW_FAULT_USER, NULL);
+		}
+		n_pages = 1 + rnd(MAXP - 1);
+		a.end = a.start + (n_pages << 12);
+		memset(wp, 0, sizeof(wp));
+		pw_mmap_read_lock(e.mm);
+		for (uint64_t i = 0; i < n_pages; i++)
+			before[i] = leaf_val(e.mm, a.start + (i << 12));
+		wn = ref_scan(e.mm, &a, want, &wend, wp);
+		pw_mmap_read_unlock(e.mm);
+		n = pw_pagemap_scan(e.mm, &a);
+		if (n != wn || a.walk_end != wend || (n > 0 && memcmp(got, want, (size_t)n * sizeof(*got)))) {
+			if (bad++ < 3)
+				printf("# round %d: %ld regions (want %ld), walk_end %#lx (want %#lx)\n", round,
+				       (long)n, (long)wn, (unsigned long)a.walk_end, (unsigned long)wend);
+			continue;
+		}
+		pw_mmap_read_lock(e.mm);
+		for (uint64_t i = 0; i < n_pages; i++) {
+			uint64_t va = a.start + (i << 12), now = leaf_val(e.mm, va), exp = before[i];
+			struct ref r = ref_leaf(e.mm, va);
+
+			if (r.mapped && r.level == 0 && wp[i] && (exp & PW_RW))
+				exp &= ~(uint64_t)PW_RW;
+			if (r.mapped && r.level == 1 && (exp & PW_RW)) {
+				uint64_t head = va & ~((2ULL << 20) - 1), j0 = (head - a.start) >> 12;
+				bool whole = head >= a.start && head + (2 << 20) <= a.end;
+
+				for (uint64_t j = 0; whole && j < 512; j++)
+					whole = wp[j0 + j];
+				if (whole)
+					exp &= ~(uint64_t)PW_RW;
+			}
+			if (now != exp && bad++ < 6)
+				printf("# round %d: %#lx: leaf %#lx, want %#lx\n", round, (unsigned long)va,
+				       (unsigned long)now, (unsigned long)exp);
+			nr_wp += now != before[i];
+		}
+		pw_mmap_read_unlock(e.mm);
+	}
+	CHECK_EQ(bad, 0);
+	CHECK(nr_wp > 0); /* the rounds did write-protect something */
+	pw_mm_destroy(e.mm);
+	e.mm = NULL;
+	CHECK_EQ(pw_file_destroy(f), 0);
+	CHECK_EQ(pw_arena_free_frames(e.a), e.free0);
+	pw_arena_destroy(e.a);
+}
+
+/* The pages of [start, start + n pages) that a WRITTEN + WP_MATCHING scan reports, as bits. */
+static int64_t wp_round(struct pw_mm *mm, uint64_t start, uint64_t n, uint64_t *bits)
+{
+	struct pw_page_region r[256];
+	struct pw_pm_scan_arg a = { .size = sizeof(a), .flags = PW_PM_SCAN_WP_MATCHING,
+				    .start = start, .end = start + (n << 12), .vec = r, .vec_len = 256,
+				    .category_mask = PW_PAGE_IS_WRITTEN,
+				    .return_mask = PW_PAGE_IS_WRITTEN };
+	int64_t nr = pw_pagemap_scan(mm, &a);
+
+	CHECK_EQ(a.walk_end, a.end);
+	for (int64_t i = 0; i < nr; i++) {
+		CHECK_EQ(r[i].categories, PW_PAGE_IS_WRITTEN);
+		for (uint64_t p = r[i].start; p < r[i].end; p += 4096)
+			bits[(p - start) >> 18] |= 1ULL << (((p - start) >> 12) & 63);
+	}
+	return nr;
+}
+
+/*
+ * Rounds of write tracking on a shared file mapping: what a WP_MATCHING
+ * scan of the address space reports written is what the dirty helpers'
+ * clean-record of the file reports dirty, and what the test wrote; each
+ * written page faults once per round, on its first write.
+ */
+TEST(wp_rounds_vs_dirty_helpers)
+{
+	enum { N = 512, W = N / 64 };
+	struct env e;
+	struct pw_file *f;
+	uint64_t m, bs, be;
+
+	env_init(&e, 4, 256 << 20);
+	REQUIRE_EQ(pw_file_create(e.a, N << 12, &f), 0);
+	REQUIRE_EQ(pw_mmap_file(e.mm, 0, N << 12, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_SHARED, f, 0, &m), 0);
+	/* populated (read-only) first: holes read written to a scan, the dirty helpers skip them */
+	for (uint64_t i = 0; i < N; i++)
+		CHECK(peek(e.mm, m + (i << 12)) >= 0);
+	for (int round = 0; round < 24; round++) {
+		uint64_t scan[W] = { 0 }, dirty[W] = { 0 }, wrote[W] = { 0 };
+		unsigned faults = 0, extra = 0;
+
+		for (int w = 0; w < 40; w++) {
+			uint64_t i = rnd(N);
+
+			if (rnd(4) == 0) {
+				CHECK(peek(e.mm, m + (i << 12)) >= 0); /* reads are not writes */
+				continue;
+			}
+			faults += write_faults(e.mm, m + (i << 12)) && !(wrote[i / 64] & (1ULL << (i % 64)));
+			extra += write_faults(e.mm, m + (i << 12)); /* a second write: no fault */
+			wrote[i / 64] |= 1ULL << (i % 64);
+		}
+		wp_round(e.mm, m, N, scan);
+		bs = N;
+		be = 0;
+		pw_clean_record_shared_mapping_range(f, 0, N, 0, dirty, &bs, &be);
+		if (round == 0)
+			continue; /* the first round starts from pages faulted before any tracking */
+		CHECK_EQ(extra, 0);
+		CHECK_EQ(memcmp(scan, dirty, sizeof(scan)), 0);
+		CHECK_EQ(memcmp(scan, wrote, sizeof(scan)), 0);
+		for (unsigned k = 0, n = 0; k < W; k++, faults -= n)
+			n = (unsigned)__builtin_popcountll(wrote[k]);
+		CHECK_EQ(faults, 0); /* one fault per page written */
+	}
+	CHECK_EQ(pw_dirty_huge_skipped(f), 0);
+	pw_mm_destroy(e.mm);
+	e.mm = NULL;
+	CHECK_EQ(pw_file_destroy(f), 0);
+	CHECK_EQ(pw_arena_free_frames(e.a), e.free0);
+	pw_arena_destroy(e.a);
+}
+
+static int64_t scan1(struct pw_mm *mm, uint64_t start, uint64_t end, uint64_t flags, uint64_t mask,
+		     uint64_t max_pages, struct pw_page_region *r, uint64_t vec_len, uint64_t *walk_end)
+{
+	struct pw_pm_scan_arg a = { .size = sizeof(a), .flags = flags, .start = start, .end = end,
+				    .vec = vec_len ? r : NULL, .vec_len = vec_len,
+				    .max_pages = max_pages, .category_mask = mask,
+				    .return_mask = PW_PM_SCAN_CATEGORIES & ~PW_PAGE_IS_SOFT_DIRTY };
+	int64_t n = pw_pagemap_scan(mm, &a);
+
+	if (walk_end)
+		*walk_end = a.walk_end;
+	return n;
+}
+
+#define GETWP (PW_PM_SCAN_WP_MATCHING | PW_PM_SCAN_CHECK_WPASYNC)
+#define WA (PW_PAGE_IS_WPALLOWED | PW_PAGE_IS_WRITTEN | PW_PAGE_IS_PRESENT)
+
+/* The kernel selftest's (pagemap_ioctl.c) scenarios, against this API. */
+TEST(wp_selftest_scenarios)
+{
+	struct env e;
+	struct pw_page_region r[8];
+	uint64_t a, h, we, n = 16;
+
+	env_init(&e, 4, 128 << 20);
+	REQUIRE_EQ(pw_mmap(e.mm, 0, n << 12, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_PRIVATE, &a), 0);
+	/* unpopulated: WP-allowed and written, also after WP_MATCHING (no marker to arm) */
+	CHECK_EQ(scan1(e.mm, a, a + (n << 12), 0, 0, 0, r, 8, NULL), 1);
+	CHECK_EQ(r[0].categories, PW_PAGE_IS_WPALLOWED | PW_PAGE_IS_WRITTEN);
+	CHECK_EQ(scan1(e.mm, a, a + (n << 12), GETWP, PW_PAGE_IS_WRITTEN, 0, r, 8, NULL), 1);
+	CHECK_EQ(scan1(e.mm, a, a + (n << 12), GETWP, PW_PAGE_IS_WRITTEN, 0, r, 8, NULL), 1);
+	CHECK_EQ(r[0].end - r[0].start, n << 12);
+	CHECK_EQ(r[0].categories, PW_PAGE_IS_WPALLOWED | PW_PAGE_IS_WRITTEN);
+	/* all pages written: one region; after the WP scan, none */
+	for (uint64_t i = 0; i < n; i++)
+		CHECK_EQ(poke(e.mm, a + (i << 12), 1), 0);
+	CHECK_EQ(scan1(e.mm, a, a + (n << 12), GETWP, PW_PAGE_IS_WRITTEN, 0, r, 8, &we), 1);
+	CHECK_EQ(r[0].start, a);
+	CHECK_EQ(r[0].end, a + (n << 12));
+	CHECK_EQ(r[0].categories, WA);
+	CHECK_EQ(we, a + (n << 12));
+	CHECK_EQ(scan1(e.mm, a, a + (n << 12), GETWP, PW_PAGE_IS_WRITTEN, 0, r, 8, NULL), 0);
+	CHECK_EQ(scan1(e.mm, a, a + (n << 12), 0, PW_PAGE_IS_PRESENT, 0, r, 8, NULL), 1);
+	CHECK_EQ(r[0].categories, PW_PAGE_IS_WPALLOWED | PW_PAGE_IS_PRESENT);
+	/* one page in the middle, written once: faults once, reported once */
+	CHECK_EQ(write_faults(e.mm, a + (5 << 12)), 1);
+	CHECK_EQ(write_faults(e.mm, a + (5 << 12)), 0);
+	CHECK_EQ(scan1(e.mm, a, a + (n << 12), GETWP, PW_PAGE_IS_WRITTEN, 0, r, 8, NULL), 1);
+	CHECK_EQ(r[0].start, a + (5 << 12));
+	CHECK_EQ(r[0].end, a + (6 << 12));
+	CHECK_EQ(write_faults(e.mm, a + (5 << 12)), 1);
+	CHECK_EQ(scan1(e.mm, a, a + (n << 12), GETWP, PW_PAGE_IS_WRITTEN, 0, r, 8, NULL), 1);
+	/* max_pages: only that many reported and protected; the rest next time */
+	for (uint64_t i = 0; i < n; i++)
+		poke(e.mm, a + (i << 12), 2);
+	CHECK_EQ(scan1(e.mm, a, a + (n << 12), GETWP, PW_PAGE_IS_WRITTEN, 3, r, 8, &we), 1);
+	CHECK_EQ(r[0].end - r[0].start, 3 << 12);
+	CHECK_EQ(we, a + (3 << 12));
+	CHECK(entry_of(e.mm, a + (3 << 12)) & PW_RW); /* not reported: still written */
+	CHECK_EQ(entry_of(e.mm, a + (2 << 12)) & PW_RW, 0);
+	CHECK_EQ(scan1(e.mm, we, a + (n << 12), GETWP, PW_PAGE_IS_WRITTEN, 0, r, 8, NULL), 1);
+	CHECK_EQ(r[0].start, a + (3 << 12));
+	CHECK_EQ(r[0].end, a + (n << 12));
+	/* a full vector: the regions that fit, walk_end at the first that did not */
+	CHECK_EQ(poke(e.mm, a, 3), 0);
+	CHECK_EQ(poke(e.mm, a + (2 << 12), 3), 0);
+	CHECK_EQ(poke(e.mm, a + (4 << 12), 3), 0);
+	CHECK_EQ(scan1(e.mm, a, a + (n << 12), GETWP, PW_PAGE_IS_WRITTEN, 0, r, 1, &we), 1);
+	CHECK_EQ(we, a + (2 << 12));
+	CHECK(entry_of(e.mm, a + (2 << 12)) & PW_RW);
+	CHECK_EQ(scan1(e.mm, we, a + (n << 12), GETWP, PW_PAGE_IS_WRITTEN, 0, r, 8, NULL), 2);
+	/* no output vector: protect every written page, report nothing */
+	CHECK_EQ(poke(e.mm, a + (7 << 12), 4), 0);
+	CHECK_EQ(scan1(e.mm, a, a + (n << 12), GETWP, PW_PAGE_IS_WRITTEN, 0, r, 0, &we), 0);
+	CHECK_EQ(we, a + (n << 12));
+	CHECK_EQ(entry_of(e.mm, a + (7 << 12)) & PW_RW, 0);
+	CHECK_EQ(scan1(e.mm, a, a + (n << 12), 0, PW_PAGE_IS_WRITTEN, 0, r, 8, NULL), 0);
+	/* the data survived every round */
+	CHECK_EQ(peek(e.mm, a + (7 << 12)), 4);
+	CHECK_EQ(peek(e.mm, a + (9 << 12)), 2);
+
+	/* a huge leaf: protected only when reported whole */
+	REQUIRE_EQ(pw_mmap(e.mm, 0, 4 << 20, PW_PROT_READ | PW_PROT_WRITE,
+			   PW_MAP_PRIVATE | PW_MAP_HUGE_2M, &h), 0);
+	h = (h + (2 << 20) - 1) & ~((2ULL << 20) - 1);
+	CHECK_EQ(write_faults(e.mm, h), 1);
+	CHECK(entry_of(e.mm, h + 4096) & PW_PS);
+	CHECK_EQ(scan1(e.mm, h, h + (2 << 20), GETWP, PW_PAGE_IS_WRITTEN, 10, r, 8, &we), 1);
+	CHECK_EQ(r[0].end - r[0].start, 10 << 12);
+	CHECK_EQ(r[0].categories, WA | PW_PAGE_IS_HUGE);
+	CHECK(entry_of(e.mm, h) & PW_RW); /* a part: left writable (no split here) */
+	CHECK_EQ(scan1(e.mm, h + 4096, h + (2 << 20), GETWP, PW_PAGE_IS_WRITTEN, 0, r, 8, NULL), 1);
+	CHECK(entry_of(e.mm, h) & PW_RW); /* the walk covered part of it only */
+	CHECK_EQ(scan1(e.mm, h, h + (2 << 20), GETWP, PW_PAGE_IS_WRITTEN, 0, r, 8, NULL), 1);
+	CHECK_EQ(r[0].end - r[0].start, 2 << 20);
+	CHECK_EQ(entry_of(e.mm, h) & PW_RW, 0);
+	CHECK(entry_of(e.mm, h) & PW_PS); /* still huge */
+	CHECK_EQ(scan1(e.mm, h, h + (2 << 20), 0, PW_PAGE_IS_WRITTEN, 0, r, 8, NULL), 0);
+	CHECK_EQ(write_faults(e.mm, h + 8192), 1);
+	CHECK_EQ(scan1(e.mm, h, h + (2 << 20), 0, PW_PAGE_IS_WRITTEN, 0, r, 8, NULL), 1);
+	CHECK_EQ(r[0].end - r[0].start, 2 << 20);
+
+	/* after mprotect(READ) the VMA is not WP-allowed: every present page is "written" */
+	CHECK_EQ(pw_mprotect(e.mm, a, n << 12, PW_PROT_READ), 0);
+	CHECK_EQ(scan1(e.mm, a, a + (n << 12), PW_PM_SCAN_CHECK_WPASYNC, 0, 0, r, 8, NULL), -EPERM);
+	CHECK_EQ(scan1(e.mm, a, a + (n << 12), 0, PW_PAGE_IS_WRITTEN, 0, r, 8, NULL), 1);
+	CHECK_EQ(r[0].categories, PW_PAGE_IS_WRITTEN | PW_PAGE_IS_PRESENT);
+	CHECK_EQ(scan1(e.mm, a, a + (n << 12), PW_PM_SCAN_WP_MATCHING, 0, 0, r, 8, NULL), 0);
+	env_fini(&e);
+}
+
 /* ---- bad input ----------------------------------------------------------- */
 
 TEST(bad_input)
 {
 	struct env e;
-	uint64_t a, out[4] = { 7, 7, 7, 7 }, before;
+	uint64_t a, ro, out[4] = { 7, 7, 7, 7 }, before;
 	struct pw_page_region r[2] = { { 9, 9, 9 }, { 9, 9, 9 } };
 	struct pw_pm_scan_arg good = { .size = sizeof(good), .vec = r, .vec_len = 2,
 				       .return_mask = PW_PAGE_IS_PRESENT }, arg;
@@ -492,18 +812,29 @@ TEST(bad_input)
 	SCAN_BAD(vec, NULL, -EINVAL);
 	CHECK_EQ(pw_pagemap_scan(e.mm, NULL), -EFAULT);
 	CHECK_EQ(pw_pagemap_scan(NULL, &good), -EINVAL);
-	/* no VMA has async write-protect: -EPERM, nothing reported */
-	arg = good;
-	arg.flags = PW_PM_SCAN_CHECK_WPASYNC;
-	CHECK_EQ(pw_pagemap_scan(e.mm, &arg), -EPERM);
-	CHECK_EQ(r[0].start, 9);
-	/* WP_MATCHING skips every such VMA: nothing reported, nothing protected */
+	/* CHECK_WPASYNC over a read-only VMA: -EPERM, nothing protected */
+	REQUIRE_EQ(pw_mmap(e.mm, a + (4 << 12), 4 << 12, PW_PROT_READ, PW_MAP_PRIVATE | PW_MAP_FIXED, &ro), 0);
 	before = entry_of(e.mm, a);
 	arg = good;
+	arg.end = ro + (4 << 12);
+	arg.flags = PW_PM_SCAN_CHECK_WPASYNC | PW_PM_SCAN_WP_MATCHING;
+	arg.vec_len = 0;
+	arg.vec = NULL;
+	CHECK_EQ(pw_pagemap_scan(e.mm, &arg), -EPERM);
+	CHECK_EQ(arg.walk_end, ro + (4 << 12));
+	CHECK_EQ(entry_of(e.mm, a) & PW_RW, 0); /* the writable VMA before it was done */
+	CHECK_EQ(poke(e.mm, a, 2), 0);
+	/* WP_MATCHING alone skips the read-only VMA */
+	arg = good;
+	arg.end = ro + (4 << 12);
 	arg.flags = PW_PM_SCAN_WP_MATCHING;
-	CHECK_EQ(pw_pagemap_scan(e.mm, &arg), 0);
-	CHECK_EQ(arg.walk_end, good.end);
-	CHECK_EQ(entry_of(e.mm, a), before);
+	arg.return_mask = PW_PAGE_IS_WPALLOWED;
+	CHECK_EQ(pw_pagemap_scan(e.mm, &arg), 1);
+	CHECK_EQ(r[0].start, a);
+	CHECK_EQ(r[0].end, ro);
+	CHECK_EQ(r[0].categories, PW_PAGE_IS_WPALLOWED);
+	CHECK_EQ(arg.walk_end, ro + (4 << 12));
+	r[0] = (struct pw_page_region){ 9, 9, 9 };
 	/* inverted masks that select nothing */
 	arg = good;
 	arg.category_mask = PW_PAGE_IS_PRESENT;
@@ -538,6 +869,9 @@ int main(void)
 	RUN(random_5level);
 	RUN(soft_dirty_round_trip);
 	RUN(clear_refs_mapped_and_anon);
+	RUN(wp_matching_random);
+	RUN(wp_rounds_vs_dirty_helpers);
+	RUN(wp_selftest_scenarios);
 	RUN(bad_input);
 	return tap_done();
 }

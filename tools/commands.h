@@ -19,6 +19,20 @@ int cmd_translate(int argc, char **argv);
 int cmd_dirty(int argc, char **argv);
 int cmd_kvm(int argc, char **argv);
 int cmd_kernel_bases(int argc, char **argv);
+int cmd_smaps(int argc, char **argv);
+
+/*
+ * The demo address space (tools/demo_space.c): a heap at 0x555555554000
+ * (1 MiB, first half written), stacks at 0x7ffff0000000 and 0x7fffe0000000
+ * (256 KiB, a PROT_NONE guard page at the bottom, top 64 / 16 KiB
+ * written), 512 KiB of shared anonymous memory (read) and 8 MiB with 2 MiB
+ * leaves (one written, one read). Return: 0 or the first -errno.
+ */
+struct pw_mm;
+struct demo_space {
+	uint64_t heap, stack1, stack2, shared, huge;
+};
+int demo_space_build(struct pw_mm *mm, struct demo_space *d);
 
 /* Exit statuses of every command (pagewalk --help, docs/pagewalk.1). */
 enum {

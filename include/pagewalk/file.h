@@ -8,7 +8,10 @@
  * use (a fault or pw_file_write()) and zero-filled. The cache holds one
  * reference on each frame; each page-table entry mapping it holds another
  * and one map count. A frame's @mapping and @index (struct pw_frame) name
- * the file and the offset.
+ * the file and the offset. pw_madvise_collapse() replaces 512 such frames
+ * by one 2 MiB folio (an order-9 block, its head holding the cache's one
+ * reference and the PMD leaf's reference and map count), split back into
+ * 4 KiB frames when a 4 KiB mapping needs one of its pages (see there).
  *
  * Reverse map: an interval tree of VMAs by page offset (a treap keyed by
  * vm_pgoff, each node knowing the largest last offset below it): linking
@@ -127,8 +130,9 @@ void pw_i_mmap_unlock_write(struct pw_file *file);
  * pw_mmap_file() - map @len bytes of @file starting at page offset @pgoff.
  * @mm, @addr, @len, @prot: as pw_mmap().
  * @flags: PW_MAP_SHARED or PW_MAP_PRIVATE, with PW_MAP_FIXED /
- *         _FIXED_NOREPLACE / _POPULATE. Huge leaves are not used for files
- *         (PW_MAP_HUGE_* is -EINVAL).
+ *         _FIXED_NOREPLACE / _POPULATE. Faults map files with 4 KiB
+ *         leaves only (PW_MAP_HUGE_* is -EINVAL); 2 MiB leaves come from
+ *         pw_madvise_collapse().
  * @file: the file; several address spaces may map it at once.
  * @pgoff: first page offset mapped.
  * @out: receives the address (may be NULL).
@@ -146,6 +150,51 @@ void pw_i_mmap_unlock_write(struct pw_file *file);
  */
 int pw_mmap_file(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, unsigned flags,
 		 struct pw_file *file, uint64_t pgoff, uint64_t *out);
+
+/**
+ * pw_madvise_collapse() - MADV_COLLAPSE for shared file mappings: make each
+ * aligned 2 MiB block of [@addr, @addr + @len) a 2 MiB folio in the file's
+ * page cache, mapped by one PMD leaf (file THP).
+ * @mm: an arena address space.
+ * @addr: page aligned.
+ * @len: bytes (rounded up to pages); the blocks are the 2 MiB-aligned
+ *       ones that lie wholly inside the range.
+ *
+ * For each block, as the kernel's collapse_file() and
+ * collapse_pte_mapped_thp(): the block must lie in one shared file VMA
+ * (PW_VM_SHARED) at a 2 MiB-aligned file offset inside the file; its PTEs
+ * must be none or map the cached page of their offset. The small pages'
+ * contents (zeroes where nothing was cached) go into a new 2 MiB folio,
+ * which replaces them in the page cache (dirty if any was, or any PTE had
+ * D; soft-dirty kept); the PTE table is replaced by a read-only PMD leaf
+ * (the next write faults, as for a read-faulted page) and freed. A block
+ * mapped by a PMD already counts as done.
+ *
+ * Where we differ from the kernel: only this VMA may map the block's
+ * offsets (the kernel also retracts other mappers' page tables; here
+ * another VMA on i_mmap, in any mm or a private one, is -EBUSY); only
+ * shared file mappings (no anonymous or read-only private collapse); the
+ * mmap lock is taken for write (the kernel's MADV_COLLAPSE takes it for
+ * read and locks the pages; here the PTE table is freed, which needs the
+ * write lock). While a PMD maps the folio, a 4 KiB fault on one of its
+ * pages in a new mapping fails with -EBUSY (a 4 KiB mapping holds its own
+ * frame's reference); once nothing maps it, such a fault splits the folio
+ * back into 4 KiB pages. pw_file_write() to the block while it is
+ * collapsed may be lost (no page locks here).
+ *
+ * Context: takes the mmap lock for write, the file's i_mmap lock for
+ * write, PTE table locks and page_table_lock, the notifier lock (read),
+ * TLB list and TLB locks, the allocator.
+ * Return: 0 (every block collapsed or already PMD-mapped, or no whole
+ * block in the range); -EINVAL (NULL or foreign @mm, @addr unaligned, a bad
+ * range; a block that is not a shared file mapping's, at an unaligned or
+ * too large file offset, or with PTEs that are not the cache's pages);
+ * -ENOMEM (a part of the range not mapped, as madvise(); or no free 2 MiB
+ * block); -EBUSY (another VMA maps the block's offsets); -EAGAIN (a page
+ * has references beyond the cache's and this mapping's). As the kernel's,
+ * a failing block does not stop the others: the last failure is returned.
+ */
+int pw_madvise_collapse(struct pw_mm *mm, uint64_t addr, uint64_t len);
 
 #ifdef __cplusplus
 }

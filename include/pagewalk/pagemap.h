@@ -9,16 +9,48 @@
  *  - no swap: PW_PM_SWAP and PW_PAGE_IS_SWAPPED are never set;
  *  - no zero page (read faults allocate a zeroed frame): PW_PAGE_IS_PFNZERO
  *    is never set;
- *  - no userfaultfd: no VMA has asynchronous write-protect, so
- *    PW_PAGE_IS_WPALLOWED is never set, PW_PM_UFFD_WP never either, and
- *    PAGEMAP_SCAN behaves as the kernel's does in a process that registered
- *    nothing: PW_PM_SCAN_WP_MATCHING skips every VMA, PW_PM_SCAN_CHECK_WPASYNC
- *    fails with -EPERM at the first VMA;
+ *  - no userfaultfd: the kernel's asynchronous uffd-wp mode (the mode
+ *    PAGEMAP_SCAN's write tracking uses) is modelled by write-notify, as
+ *    the dirty helpers do it (see "Write tracking" below); PW_PM_UFFD_WP
+ *    is never set by pw_pagemap_read();
  *  - "file" pages (PW_PM_FILE, PW_PAGE_IS_FILE) are frames that are not
  *    anonymous (page cache) and the pages of shared anonymous VMAs (the
  *    kernel's shmem);
  *  - PROT_NONE entries are present, as pte_present() says in the kernel;
  *  - 1 GiB leaves are reported like 2 MiB ones (huge, per-4 KiB frames).
+ *
+ * Write tracking (PW_PAGE_IS_WPALLOWED, PW_PAGE_IS_WRITTEN,
+ * PW_PM_SCAN_WP_MATCHING, PW_PM_SCAN_CHECK_WPASYNC). In the kernel a VMA
+ * registered with userfaultfd in async write-protect mode is "WP-allowed",
+ * a page is "written" unless its uffd-wp bit is set, WP_MATCHING sets that
+ * bit (write-protecting the page), and the next write to the page faults,
+ * clears the bit and lets the write through: the page reads written again.
+ * Here there is no registration and no separate bit; the same cycle is the
+ * write-notify one of the dirty helpers (pagewalk/dirty.h):
+ *  - WP-allowed: every VMA that may be written now (PW_VM_WRITE) and is
+ *    not PW_VM_PFNMAP. Read-only and PROT_NONE VMAs are not (after
+ *    pw_mprotect() to read-only a VMA stops being WP-allowed);
+ *  - written: in a WP-allowed VMA, a present leaf that is writable (RW),
+ *    and an unpopulated page (as the kernel's July 2026 fix "PAGEMAP_SCAN
+ *    written state for unpopulated ptes" reports holes of uffd-wp VMAs:
+ *    a page zapped after it was write-protected has changed); a read fault
+ *    maps a page read-only, so a page only read is not written. As in the
+ *    kernel, every present page of any other VMA is written and its holes
+ *    are not;
+ *  - write-protect: clear RW. The next write faults once, the fault
+ *    handler makes the leaf writable (in place, or by copy-on-write) and
+ *    the page reads written; later writes do not fault. A hole cannot be
+ *    write-protected (the kernel arms it with a uffd-wp marker entry; this
+ *    model has none that faults resolve), so it stays written: a tracker
+ *    sees unpopulated pages of WP-allowed VMAs in every round (populate
+ *    them, with reads, to track them).
+ * Consequences of having no separate bit: anything else that
+ * write-protects a page in a WP-allowed VMA also makes it read not written
+ * until its next write: pw_clear_refs(PW_CLEAR_REFS_SOFT_DIRTY), the dirty
+ * helpers' pw_wp_shared_mapping_range(), and pw_mm_fork()'s copy-on-write
+ * of private pages (in the kernel the uffd-wp bit survives those, and a
+ * page written before them reads written after). A tracker that mixes
+ * these with WP_MATCHING rounds must treat them as rounds of its own.
  */
 #ifndef PAGEWALK_PAGEMAP_H
 #define PAGEWALK_PAGEMAP_H
@@ -83,7 +115,7 @@ int64_t pw_pagemap_read(struct pw_mm *mm, uint64_t start, uint64_t nr, uint64_t 
 
 /* Flags (struct pw_pm_scan_arg.flags). */
 #define PW_PM_SCAN_WP_MATCHING (1ULL << 0)  /* write-protect what matched */
-#define PW_PM_SCAN_CHECK_WPASYNC (1ULL << 1) /* fail on a VMA without async write-protect */
+#define PW_PM_SCAN_CHECK_WPASYNC (1ULL << 1) /* fail on a VMA that is not WP-allowed */
 #define PW_PM_SCAN_FLAGS (PW_PM_SCAN_WP_MATCHING | PW_PM_SCAN_CHECK_WPASYNC)
 
 /** struct pw_page_region - [@start, @end) whose pages all have @categories (masked by return_mask). */
@@ -130,23 +162,41 @@ struct pw_pm_scan_arg {
  * @arg: in/out, as the kernel's struct pm_scan_arg.
  *
  * Walks [@arg->start, @arg->end), classifies each page (PRESENT, FILE,
- * HUGE, SOFT_DIRTY from the entry or a PW_VM_SOFTDIRTY VMA; WRITTEN for
- * present pages, which nothing write-protects here), keeps the pages that
+ * HUGE, SOFT_DIRTY from the entry or a PW_VM_SOFTDIRTY VMA; WPALLOWED and
+ * WRITTEN as "Write tracking" above defines them), keeps the pages that
  * match the masks and writes them to @arg->vec as merged regions, until
  * @arg->vec_len regions or @arg->max_pages pages are used; @arg->walk_end
  * says where it stopped. Pages outside every VMA, and PW_VM_PFNMAP VMAs,
- * are never reported. See the header comment for what this model lacks
- * (swap, zero page, userfaultfd: WP_MATCHING skips every VMA).
+ * are never reported. A VMA is skipped whole when @arg->category_mask
+ * requires WPALLOWED (after inversion) and it has not.
  *
- * Context: takes the mmap lock for read; PTE table locks.
+ * PW_PM_SCAN_CHECK_WPASYNC: the scan fails with -EPERM at the first VMA
+ * that is not WP-allowed (what it found before stays in @arg->vec, as the
+ * kernel's). PW_PM_SCAN_WP_MATCHING: VMAs that are not WP-allowed are
+ * skipped, and every page reported WRITTEN is write-protected (with no
+ * output vector, @arg->vec_len 0: every matching page, nothing reported);
+ * a page not reported (cut by max_pages or a full vector) is left alone. A
+ * huge leaf is write-protected only when the scan reports all of it: the
+ * kernel splits a partly reported one, which needs page_table_lock and the
+ * mmap write lock here; the part reported stays writable and reads written
+ * again next time (over-reporting, never a lost write). The protected
+ * ranges are flushed from every TLB once, before the call returns, inside
+ * one MMU notifier range over [@arg->start, @arg->end)
+ * (PW_MMU_NOTIFY_PROTECTION_VMA). PTEs change under their table's lock
+ * with an atomic and (A/D set by the MMU meanwhile are kept); a huge leaf
+ * with a compare-and-swap (a racing fault or split wins: it stays written).
+ *
+ * Context: takes the mmap lock for read; PTE table locks; with
+ * WP_MATCHING also the notifier lock (read), the TLB list and TLB locks.
  * Return: the number of regions written; -EINVAL (NULL or foreign @mm,
  * @arg->size wrong, unknown flags or categories, @start not page
  * aligned, @vec NULL with @vec_len non-zero); -EFAULT (@end below @start,
  * or the range past the end of the lower canonical half, as access_ok()
- * refuses it); -EPERM (PW_PM_SCAN_CHECK_WPASYNC and a VMA without async
- * write-protect: every VMA here; @arg->walk_end is then written, as the
- * kernel writes the argument back); -EFAULT (NULL @arg, as copy_from_user()
- * fails). On any other error nothing is written.
+ * refuses it); -EPERM (PW_PM_SCAN_CHECK_WPASYNC and a VMA that is not
+ * WP-allowed; @arg->walk_end is then @arg->end, as the kernel writes the
+ * argument back; what was write-protected before that VMA stays so);
+ * -EFAULT (NULL @arg, as copy_from_user() fails). On any other error
+ * nothing is written.
  */
 int64_t pw_pagemap_scan(struct pw_mm *mm, struct pw_pm_scan_arg *arg);
 

@@ -88,6 +88,40 @@ enum pw_walk_lock {
  * @pre_vma:   before each VMA; non-zero stops the walk (post_vma not called).
  * @post_vma:  after each VMA whose pre_vma returned 0.
  * @walk_lock: lock mode; see enum pw_walk_lock.
+ * @install_pte: fill missing PTEs (the kernel's 6.14 install_pte): with
+ *             it, a walk allocates the page tables it finds missing
+ *             (pw_walk_page_range(), its VMA variants and
+ *             pw_walk_page_range_parallel() only: the range
+ *             of every VMA walked gets tables down to the PTE level, and
+ *             pte_hole is no longer called for none upper entries inside
+ *             VMAs), and for each none PTE calls install_pte instead of
+ *             pte_entry, with the PTE table's lock held; on 0 it stores
+ *             *@ptep (the value the callback wrote) in the PTE and goes on,
+ *             on non-zero it stops the walk with that value, installing
+ *             nothing. What may be installed: 0 (nothing); a mapping leaf
+ *             (P set, or PW_SW_PROTNONE) of an allocated arena frame (the
+ *             head of its block) for which the callback holds a reference
+ *             (pw_frame_alloc()'s, or one taken with pw_frame_get()): the
+ *             mapping takes that reference over and the walk adds a map
+ *             count and an RSS page, as a fault does, so that zap, fork and
+ *             mprotect treat the leaf as theirs; or non-present data (P and
+ *             PW_SW_PROTNONE clear, e.g. a guard marker: an access to it
+ *             fails, no fault fills it). A mapping leaf of a frame outside
+ *             the arena, free, a page table, a tail frame, or with reserved
+ *             bits fails the walk with -EINVAL and is not installed.
+ *             Not with pte_run (-EINVAL). The walk's post_vma still runs.
+ *             Locking exception: the kernel accepts install_pte
+ *             from mm-internal callers only, under the lock they choose;
+ *             here any caller may, with the mmap lock held for read
+ *             (PW_WALK_RDLOCK) or write, because tables are installed as a
+ *             fault installs them (pw_pt_ensure_table(): page_table_lock,
+ *             a racer's table wins) and PTEs only while none under their
+ *             table's lock. pw_walk_page_range_novma() and
+ *             pw_walk_page_mapping() refuse it (-EINVAL): no VMA, or no
+ *             mmap lock. Non-present data is a marker the rest of the
+ *             library knows only as "not present": pw_mprotect() of it
+ *             would turn it into a leaf (pt/modify.c), so zap it
+ *             (pw_munmap()) rather than change its protection.
  *
  * Entry callbacks get a pointer to the entry (read it with pw_*p_get()),
  * the range [@addr, @next) it covers, clipped to the walk, and the walk.
@@ -107,6 +141,7 @@ struct pw_walk_ops {
 	void (*post_vma)(struct pw_mm_walk *walk);
 	enum pw_walk_lock walk_lock;
 	int (*pte_run)(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_walk *walk);
+	int (*install_pte)(uint64_t addr, uint64_t next, pw_pte_t *ptep, struct pw_mm_walk *walk);
 };
 
 /**
@@ -147,7 +182,9 @@ struct pw_mm_walk {
  * pte_entry calls (or each pte_run call).
  * Return: 0; a positive value a callback returned; a negative errno from a
  * callback; -EINVAL (NULL @ops or @mm, both pte_entry and pte_run set,
- * @start >= @end, unaligned, or a foreign @mm); -ERANGE (non-canonical
+ * install_pte with pte_run or PW_WALK_LOCKLESS, @start >= @end,
+ * unaligned, or a foreign @mm; a value install_pte may not install);
+ * -ENOMEM (install_pte: no frame for a table); -ERANGE (non-canonical
  * @start or @end).
  */
 int pw_walk_page_range(struct pw_mm *mm, uint64_t start, uint64_t end,
@@ -226,7 +263,8 @@ int pw_walk_page_range_vma(struct pw_vma *vma, uint64_t start, uint64_t end,
  * frees tables after downgrading to the read lock; ours frees them under the
  * write lock, so the read lock keeps every table alive. PW_WALK_LOCKLESS is
  * accepted on foreign mms only.
- * Return: as pw_walk_page_range(); -ENOMEM (a foreign walk's set of tables).
+ * Return: as pw_walk_page_range(); -ENOMEM (a foreign walk's set of
+ * tables); -EINVAL (@ops->install_pte set).
  */
 int pw_walk_page_range_novma(struct pw_mm *mm, uint64_t start, uint64_t end,
 			     const struct pw_walk_ops *ops, uint64_t root_pfn, void *private);
@@ -296,7 +334,7 @@ struct pw_file;
  * Context: caller holds @file's i_mmap lock, for read or write; no mmap lock.
  * Return: 0; a positive value or negative errno a callback returned (the
  * walk stops there); -EINVAL (NULL @file or @ops, both pte_entry and
- * pte_run set, @nr 0 or wrapping).
+ * pte_run set, install_pte set, @nr 0 or wrapping).
  */
 int pw_walk_page_mapping(struct pw_file *file, uint64_t first_index, uint64_t nr,
 			 const struct pw_walk_ops *ops, void *private);

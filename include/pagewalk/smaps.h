@@ -11,8 +11,11 @@
  * map count (struct pw_frame.mapcount, the head's for a huge leaf) and its
  * reference count. 1 GiB leaves count as anonymous huge pages
  * (AnonHugePages), as 2 MiB ones do; the kernel has no 1 GiB THP. There is
- * no swap: Swap and SwapPss are always 0. PW_VM_PFNMAP VMAs contribute
- * nothing but their size (their frames have no metadata in the kernel).
+ * no swap: Swap and SwapPss are always 0. PW_VM_PFNMAP VMAs
+ * (pw_remap_pfn_range(), pagewalk/pfnmap.h) contribute nothing but their
+ * size (their frames have no metadata, here as in the kernel). File pages
+ * mapped by 2 MiB leaves come from pw_madvise_collapse() (pagewalk/file.h)
+ * and count in FilePmdMapped.
  */
 #ifndef PAGEWALK_SMAPS_H
 #define PAGEWALK_SMAPS_H
@@ -46,7 +49,8 @@ extern "C" {
  * @referenced: resident bytes with the Accessed bit set.
  * @anonymous: resident anonymous bytes.
  * @anon_huge: bytes mapped by anonymous huge leaves (AnonHugePages).
- * @file_pmd_mapped: bytes of file pages mapped by 2 MiB leaves (FilePmdMapped).
+ * @file_pmd_mapped: bytes of file pages mapped by 2 MiB leaves (FilePmdMapped;
+ *            pw_madvise_collapse() makes them).
  * @swap, @swap_pss: always 0 (no swap).
  */
 struct pw_smaps_stats {

@@ -46,6 +46,8 @@ PW_API int pw_file_destroy(struct pw_file *f)
 		if (f->pages[i]) {
 			struct pw_frame *fr = pw_frame_meta(f->arena, f->pages[i]);
 
+			if (fr->flags & PW_FRAME_TAIL)
+				continue; /* a 2 MiB folio's: its head holds the cache's reference */
 			fr->mapping = NULL;
 			pw_frame_put(f->arena, f->pages[i]);
 		}
@@ -104,6 +106,38 @@ static int find_or_create(struct pw_file *f, uint64_t index, uint64_t *out)
 	return 0;
 }
 
+/* Is the frame part of a 2 MiB folio (pw_madvise_collapse())? */
+static bool in_folio(const struct pw_frame *fr)
+{
+	return __atomic_load_n(&fr->flags, __ATOMIC_ACQUIRE) & (PW_FRAME_HEAD | PW_FRAME_TAIL);
+}
+
+/*
+ * A 4 KiB reference to a page of a 2 MiB folio: the fault maps it with a
+ * PTE, and a PTE's zap drops a reference of its own frame (pt/modify.c),
+ * so the folio is split into 4 KiB pages first, which it can be only
+ * while no PMD maps it: -EBUSY then. The i_mmap write lock serialises this
+ * with collapses and other splits.
+ */
+static int split_cached_folio(struct pw_file *f, uint64_t index)
+{
+	uint64_t first = index & ~(uint64_t)(PW_PTRS_PER_TABLE - 1), head;
+	struct pw_frame *hf;
+	int ret = 0;
+
+	pw_rwsem_write_lock(&f->i_mmap_rwsem);
+	head = __atomic_load_n(&f->pages[first], __ATOMIC_ACQUIRE);
+	hf = pw_frame_meta(f->arena, head);
+	if (hf && (hf->flags & PW_FRAME_HEAD) && hf->order == 9) {
+		if (__atomic_load_n(&hf->mapcount, __ATOMIC_ACQUIRE))
+			ret = -EBUSY; /* PMD-mapped: the folio stays whole */
+		else
+			pw_frame_split(f->arena, head, 9, 0); /* 512 pages, each with the cache's reference */
+	}
+	pw_rwsem_write_unlock(&f->i_mmap_rwsem);
+	return ret;
+}
+
 int pw_file_get_page(struct pw_file *f, uint64_t index, uint64_t *pfn)
 {
 	int ret;
@@ -111,9 +145,36 @@ int pw_file_get_page(struct pw_file *f, uint64_t index, uint64_t *pfn)
 	if (index >= f->nr_pages)
 		return -EFAULT;
 	ret = find_or_create(f, index, pfn);
+	if (!ret && in_folio(pw_frame_meta(f->arena, *pfn))) {
+		ret = split_cached_folio(f, index);
+		if (!ret)
+			*pfn = pw_file_page(f, index);
+	}
 	if (!ret)
 		pw_frame_get(f->arena, *pfn);
 	return ret;
+}
+
+void pw_file_replace_folio(struct pw_file *f, uint64_t index, uint64_t head, bool dirty)
+{
+	struct pw_frame *hf = pw_frame_meta(f->arena, head);
+
+	for (uint64_t i = 0; i < PW_PTRS_PER_TABLE; i++) {
+		struct pw_frame *nf = pw_frame_meta(f->arena, head + i);
+		uint64_t old = __atomic_load_n(&f->pages[index + i], __ATOMIC_ACQUIRE);
+
+		nf->mapping = f;
+		nf->index = index + i;
+		__atomic_store_n(&f->pages[index + i], head + i, __ATOMIC_RELEASE);
+		if (old) {
+			pw_frame_meta(f->arena, old)->mapping = NULL;
+			pw_frame_put(f->arena, old); /* the cache's reference */
+		} else {
+			__atomic_fetch_add(&f->nr_cached, 1, __ATOMIC_RELAXED);
+		}
+	}
+	if (dirty)
+		__atomic_fetch_or(&hf->flags, PW_FRAME_DIRTY, __ATOMIC_RELAXED);
 }
 
 static int check_io(const struct pw_file *f, uint64_t off, const void *buf, uint64_t len)

@@ -16,8 +16,20 @@ struct pw_vma;
 
 /* Count a huge entry that a dirty helper met and left alone (pw_dirty_huge_skipped()). */
 void pw_file_count_huge_skipped(struct pw_file *file);
-/* The frame caching @index, allocated on first use, with a reference taken. */
+/*
+ * The frame caching @index, allocated on first use, with a reference taken.
+ * A page of a 2 MiB folio (pw_madvise_collapse()) is split out of it first
+ * (taking the i_mmap write lock: call it without the i_mmap lock); while a
+ * PMD maps the folio that fails with -EBUSY.
+ */
 int pw_file_get_page(struct pw_file *file, uint64_t index, uint64_t *pfn);
+/*
+ * Make the 2 MiB folio at frame @head (order 9, the caller's reference
+ * becoming the cache's) the page cache of [@index, @index + 512): each old
+ * page loses the cache's reference; @dirty marks the folio dirty. Caller
+ * holds the i_mmap write lock, and nothing maps the old pages any more.
+ */
+void pw_file_replace_folio(struct pw_file *file, uint64_t index, uint64_t head, bool dirty);
 /*
  * Call @fn on each VMA of @file whose page offsets meet [@first, @last], in
  * vm_pgoff order, until it returns non-zero (returned). Caller holds the

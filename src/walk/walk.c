@@ -60,7 +60,7 @@ static bool wants_below(const struct pw_walk_ops *ops, enum pw_level level)
 			return true;
 		/* fall through */
 	case PW_LEVEL_PMD:
-		return ops->pte_entry || ops->pte_run;
+		return ops->pte_entry || ops->pte_run || ops->install_pte;
 	case PW_LEVEL_PTE:
 		break;
 	}
@@ -78,6 +78,37 @@ static int table_hole(struct pw_mm_walk *walk, uint64_t addr, uint64_t next, enu
 	if (!walk->ops->pte_hole)
 		return 0;
 	return walk_hole(walk, addr, next, pw_depth(walk->mm->pt.cfg.levels, level));
+}
+
+/*
+ * install_pte for the none PTE @e (its table locked): ask for the value,
+ * check it, account a mapping leaf as a fault would (a map count and an
+ * RSS page; the frame reference is the callback's, handed over), store it.
+ */
+static int install_one(struct pw_mm_walk *walk, uint64_t *e, uint64_t addr)
+{
+	struct pw_mm *mm = walk->mm;
+	pw_pte_t v = { 0 };
+	int err = walk->ops->install_pte(addr, addr + PW_PAGE_SIZE, &v, walk);
+
+	if (err)
+		return err;
+	if (v.val & (PW_P | PW_SW_PROTNONE)) {
+		uint64_t pfn = pw_pt_leaf_pfn(&mm->pt, PW_LEVEL_PTE, v.val);
+		struct pw_frame *f = pw_frame_meta(mm->pt.arena, pfn);
+		uint32_t fl = f ? __atomic_load_n(&f->flags, __ATOMIC_RELAXED) : PW_FRAME_FREE;
+
+		/* an allocated frame, the head of its block (a reference is per block) */
+		if ((fl & (PW_FRAME_FREE | PW_FRAME_PGTABLE | PW_FRAME_RESERVED | PW_FRAME_TAIL)) ||
+		    pw_entry_rsvd(&mm->pt.cfg, PW_LEVEL_PTE, v.val))
+			return -EINVAL;
+		/* the mapping takes over the callback's reference, as a fault's does */
+		__atomic_fetch_add(&f->mapcount, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&mm->rss, 1, __ATOMIC_RELAXED);
+	}
+	if (v.val)
+		pw_entry_write(e, v.val);
+	return 0;
 }
 
 /*
@@ -112,7 +143,10 @@ static int walk_ptes(struct pw_mm_walk *walk, const struct pw_pt_entry *pmd, uin
 		err = ops->pte_run((pw_pte_t *)e, addr, end, walk);
 	} else {
 		for (;; e++) {
-			err = ops->pte_entry((pw_pte_t *)e, addr, addr + PW_PAGE_SIZE, walk);
+			if (ops->install_pte && pw_entry_none(pw_entry_read(e)))
+				err = install_one(walk, e, addr);
+			else if (ops->pte_entry)
+				err = ops->pte_entry((pw_pte_t *)e, addr, addr + PW_PAGE_SIZE, walk);
 			if (err || addr >= end - PW_PAGE_SIZE)
 				break;
 			addr += PW_PAGE_SIZE;
@@ -138,6 +172,36 @@ static int seen_before(struct pw_mm_walk *walk, const struct pw_pt_entry *e)
 	return pw_seen_add(&walk->_seen, child, e->level - 1);
 }
 
+/* PTE tables a walk starts loading ahead of the one it is in (two: measured best, bench_pagemap). */
+#define PREFETCH_TABLES 2
+
+/*
+ * Start loading the PTE tables that the next PREFETCH_TABLES PMD entries
+ * after @next's predecessor (in the same table @t, inside the walk) point
+ * at, while the current one is walked: PTE tables are separate frames,
+ * which the hardware prefetcher does not follow. Only a hint: each entry
+ * is read again, under the lock, when its turn comes.
+ */
+static inline void prefetch_next_ptes(const struct pw_pt *pt, const uint64_t *t, uint64_t next,
+				      uint64_t end)
+{
+	for (unsigned d = 0; d < PREFETCH_TABLES; d++, next += PW_PMD_SIZE) {
+		uint64_t v;
+		const char *p;
+
+		/* wrap-safe: end 0 is the top; stop at the walk's end and this table's */
+		if (next == end || next == 0 || pw_index(PW_LEVEL_PMD, next) == 0 ||
+		    (end != 0 && next > end))
+			return;
+		v = pw_entry_read(t + pw_index(PW_LEVEL_PMD, next));
+		if (pw_pt_kind(&pt->cfg, PW_LEVEL_PMD, v) != PW_PT_TABLE)
+			continue;
+		p = (const char *)pw_pt_table(pt, pw_pt_next_pfn(pt, v));
+		for (unsigned off = 0; p && off < PW_PAGE_SIZE; off += 64)
+			__builtin_prefetch(p + off);
+	}
+}
+
 /* Walk [addr, end) of the level-@level table in frame @table. */
 static int walk_level(struct pw_mm_walk *walk, enum pw_level level, uint64_t table, uint64_t addr,
 		      uint64_t end)
@@ -153,6 +217,12 @@ static int walk_level(struct pw_mm_walk *walk, enum pw_level level, uint64_t tab
 		struct pw_pt_entry e;
 again:
 		e = pw_pt_entry_at(t, table, level, addr);
+		if (pw_entry_none(e.val) && walk->ops->install_pte && walk->vma) {
+			/* a walk that installs PTEs builds the tables down to them */
+			err = pw_pt_ensure_table(pt, &e);
+			if (err)
+				break;
+		}
 		if (pw_entry_none(e.val)) {
 			err = table_hole(walk, addr, next, level);
 			if (err)
@@ -182,8 +252,10 @@ again:
 		if (err)
 			break;
 		walk->action = PW_ACTION_SUBTREE;
-		if (level - 1 == PW_LEVEL_PTE)
+		if (level - 1 == PW_LEVEL_PTE) {
+			prefetch_next_ptes(pt, t, next, end);
 			err = walk_ptes(walk, &e, addr, next);
+		}
 		else
 			err = walk_level(walk, level - 1, pw_pt_next_pfn(pt, e.val), addr, next);
 		if (err)
@@ -236,6 +308,8 @@ static int check_args(struct pw_mm *mm, uint64_t start, uint64_t end, const stru
 	int levels;
 
 	if (!mm || !ops || (ops->pte_entry && ops->pte_run))
+		return -EINVAL;
+	if (ops->install_pte && (ops->pte_run || ops->walk_lock == PW_WALK_LOCKLESS))
 		return -EINVAL;
 	if ((start | end) & ~PW_PAGE_MASK)
 		return -EINVAL;
@@ -467,6 +541,8 @@ PW_API int pw_walk_page_range_novma(struct pw_mm *mm, uint64_t start, uint64_t e
 	err = check_args(mm, start, end, ops);
 	if (err)
 		return err;
+	if (ops->install_pte)
+		return -EINVAL; /* installs need a VMA (the kernel WARNs without one) */
 	walk.root_pfn = root_pfn == PW_ROOT_DEFAULT ? mm->pt.root_pfn : root_pfn;
 	if (!mm->pt.arena) {
 		walk._seen = pw_seen_new();
@@ -514,7 +590,8 @@ PW_API int pw_walk_page_mapping(struct pw_file *file, uint64_t first_index, uint
 	struct mapping_walk mw = { .walk = { .ops = ops, .private = private },
 				   .first = first_index, .last = first_index + nr };
 
-	if (!file || !ops || (ops->pte_entry && ops->pte_run) || !nr || first_index + nr < first_index)
+	if (!file || !ops || (ops->pte_entry && ops->pte_run) || ops->install_pte || !nr ||
+	    first_index + nr < first_index)
 		return -EINVAL;
 	return pw_file_for_each_vma(file, first_index, first_index + nr - 1, walk_mapping_vma, &mw);
 }
