@@ -84,11 +84,11 @@ $(CLI): $(wildcard tools/*.c) $(STATIC)
 
 $(B)/tests/%: tests/%.c tests/tap.h tests/fixture.h $(TLIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG $(SAN) -Isrc -o $@ $< $(TLIB_OBJ) $(LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG $(SAN) -rdynamic -Isrc -o $@ $< $(TLIB_OBJ) $(LIBS)
 
 $(B)/tests-tsan/%: tests/%.c tests/tap.h tests/fixture.h $(TSLIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG -fsanitize=thread -Isrc -o $@ $< $(TSLIB_OBJ) $(LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG -fsanitize=thread -rdynamic -Isrc -o $@ $< $(TSLIB_OBJ) $(LIBS)
 
 $(B)/bench/%: bench/%.c bench/bench.h $(STATIC)
 	@mkdir -p $(@D)

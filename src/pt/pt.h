@@ -201,24 +201,41 @@ int pw_pt_descend(const struct pw_pt *pt, uint64_t addr, enum pw_level stop,
 
 /* ---- locks ------------------------------------------------------------- */
 
+/*
+ * Every lock function below is a macro that passes its caller's source
+ * position to lockdep (debug builds): the _at functions take it.
+ */
+
 /** pw_pt_pte_lock() - take the split lock of PTE table @pfn (arena tables only). */
-void pw_pt_pte_lock(struct pw_pt *pt, uint64_t pfn);
+#define pw_pt_pte_lock(pt, pfn) pw_pt_pte_lock_at((pt), (pfn), PW_SITE)
+void pw_pt_pte_lock_at(struct pw_pt *pt, uint64_t pfn, struct pw_lock_site site);
 /** pw_pt_pte_unlock() - drop it. */
 void pw_pt_pte_unlock(struct pw_pt *pt, uint64_t pfn);
+
+/** pw_pt_upper_lock() - take page_table_lock (changes to PGD .. PMD entries). */
+#define pw_pt_upper_lock(pt) pw_spin_lock_at(&(pt)->lock, PW_LC_PAGE_TABLE, PW_SITE)
+/** pw_pt_upper_unlock() - drop it. */
+#define pw_pt_upper_unlock(pt) pw_spin_unlock_cls(&(pt)->lock, PW_LC_PAGE_TABLE)
 
 /**
  * pw_pt_lock_ptes() - lock the PTE table that @pmd (a table entry at level
  * PMD, as read in @pmd->val) points at, then check that @pmd still holds
- * that value: a zap may have unhooked and freed the table meanwhile.
+ * that value: a zap may have unhooked and freed the table meanwhile, and
+ * the frame may even be a table again at the same place (the ABA case: the
+ * value then differs in nothing but we hold the lock of a table that is
+ * linked where we expect it, which is all a walker needs).
  * Context: arena tables; caller holds the mmap lock or the i_mmap lock of
  * a file mapped here. Takes the PTE table's lock.
  * Return: the table, locked; NULL if @pmd changed ("again": read it anew;
  * nothing is held).
  */
-uint64_t *pw_pt_lock_ptes(struct pw_pt *pt, const struct pw_pt_entry *pmd);
+#define pw_pt_lock_ptes(pt, pmd) pw_pt_lock_ptes_at((pt), (pmd), PW_SITE)
+uint64_t *pw_pt_lock_ptes_at(struct pw_pt *pt, const struct pw_pt_entry *pmd,
+			     struct pw_lock_site site);
 
-/** pw_pt_entry_lock() - take the lock guarding @e: its PTE table's at level PTE, else pt->lock. */
-void pw_pt_entry_lock(struct pw_pt *pt, const struct pw_pt_entry *e);
+/** pw_pt_entry_lock() - take the lock guarding @e: its PTE table's at level PTE, else page_table_lock. */
+#define pw_pt_entry_lock(pt, e) pw_pt_entry_lock_at((pt), (e), PW_SITE)
+void pw_pt_entry_lock_at(struct pw_pt *pt, const struct pw_pt_entry *e, struct pw_lock_site site);
 /** pw_pt_entry_unlock() - drop what pw_pt_entry_lock() took. */
 void pw_pt_entry_unlock(struct pw_pt *pt, const struct pw_pt_entry *e);
 
