@@ -42,7 +42,7 @@ TSAN_TESTS := $(TSAN_SRC:tests/%.c=$(B)/tests-tsan/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 FUZZ     := $(B)/fuzz/fuzz_image
 
-LIBS := -pthread -lzstd
+LIBS := -pthread -lzstd -lurcu-memb
 
 .PHONY: all run test test-runs deps-check bench install clean headers-check fuzz FORCE
 # Keep the sanitizer objects between runs (they are intermediates of pattern rules).

@@ -126,6 +126,27 @@ bool pw_rwsem_held(const struct pw_rwsem *sem); /* read or write, by this thread
 /* Writers waiting for @sem now (a snapshot: tests count reader entries against it). */
 unsigned pw_rwsem_writers_waiting(const struct pw_rwsem *sem);
 
+/*
+ * rcu.c: read-side sections for lockless readers of page tables (liburcu,
+ * memb flavour; threads register themselves on first use). Sections nest.
+ * pw_rcu_synchronize() waits until every section that began before it has
+ * ended; it must not be called inside one.
+ */
+void pw_rcu_read_lock(void);
+void pw_rcu_read_unlock(void);
+bool pw_rcu_read_held(void);
+void pw_rcu_synchronize(void);
+
+/* AddressSanitizer: mark memory that must not be touched (freed table frames). */
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#define pw_poison(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define pw_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define pw_poison(p, n) ((void)(p), (void)(n))
+#define pw_unpoison(p, n) ((void)(p), (void)(n))
+#endif
+
 /* seen.c: (table frame, level) pairs a foreign walk entered (alias check). */
 struct pw_walk_seen;
 struct pw_walk_seen *pw_seen_new(void);			/* NULL: no memory */

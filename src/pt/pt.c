@@ -19,7 +19,9 @@ int pw_pt_descend(const struct pw_pt *pt, uint64_t addr, enum pw_level stop,
 			return -EIO;
 		}
 		out->ptep = t + pw_index(level, addr);
-		out->val = pw_entry_read(out->ptep);
+		/* acquire: a lockless reader (RCU) then sees the table this entry
+		 * points at as it was built before publication (free on x86) */
+		out->val = __atomic_load_n(out->ptep, __ATOMIC_ACQUIRE);
 		out->table = table;
 		out->level = level;
 		if (path)
@@ -80,6 +82,8 @@ void pw_pt_entry_unlock(struct pw_pt *pt, const struct pw_pt_entry *e)
 		pw_pt_upper_unlock(pt);
 }
 
+bool pw_debug_table_free_now;
+
 int pw_pt_table_alloc(struct pw_pt *pt, uint64_t *pfn)
 {
 	int ret = pw_frame_alloc(pt->arena, 0, pfn);
@@ -92,6 +96,9 @@ int pw_pt_table_alloc(struct pw_pt *pt, uint64_t *pfn)
 
 void pw_pt_table_free(struct pw_pt *pt, uint64_t pfn)
 {
+	/* Poisoned until the allocator hands the frame out again: a reader
+	 * that kept a pointer into it past its grace period is caught. */
+	pw_poison(pw_pt_table(pt, pfn), PW_PAGE_SIZE);
 	pw_frame_free(pt->arena, pfn, 0);
 }
 
@@ -164,9 +171,39 @@ bool pw_pt_free_if_empty(struct pw_pt *pt, struct pw_pt_entry *e)
 	pw_entry_write(e->ptep, 0);
 	if (pte_table)
 		pw_pt_pte_unlock(pt, child);
+	if (!__atomic_load_n(&pw_debug_table_free_now, __ATOMIC_RELAXED)) {
+		pw_frame_meta(pt->arena, child)->index = pt->deferred;
+		pt->deferred = child;
+		pt->nr_deferred++;
+		child = 0;
+	}
 	pw_pt_upper_unlock(pt);
-	pw_pt_table_free(pt, child);
+	if (child)
+		pw_pt_table_free(pt, child);
 	__atomic_fetch_sub(&pt->nr_tables, 1, __ATOMIC_RELAXED);
 	e->val = 0;
 	return true;
+}
+
+void pw_pt_free_deferred(struct pw_pt *pt)
+{
+	uint64_t pfn;
+
+	pw_pt_upper_lock(pt);
+	pfn = pt->deferred;
+	pt->deferred = 0;
+	pt->nr_deferred = 0;
+	pw_pt_upper_unlock(pt);
+	if (!pfn)
+		return;
+	__atomic_store_n(&pt->in_grace, 1, __ATOMIC_RELEASE);
+	pw_rcu_synchronize();
+	__atomic_store_n(&pt->in_grace, 0, __ATOMIC_RELAXED);
+	while (pfn) {
+		uint64_t next = pw_frame_meta(pt->arena, pfn)->index;
+
+		pw_frame_meta(pt->arena, pfn)->index = 0;
+		pw_pt_table_free(pt, pfn);
+		pfn = next;
+	}
 }
