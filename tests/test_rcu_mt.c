@@ -198,11 +198,77 @@ TEST(lockless_descents_race_munmap)
 	env_fini(&e);
 }
 
+
+/* ---- the PTE-table ABA of mapping walks --------------------------------- */
+
+/*
+ * A walker read a PMD entry, then (before it locks the PTE table) the
+ * table is unhooked, freed and a table is linked there again. Either the
+ * same frame came back (the entry reads the same: locking it is locking
+ * the table that is linked now) or another one did (the entry differs:
+ * pw_pt_lock_ptes() says "again"). Never a lock on a table that is not the
+ * one linked under the PMD entry.
+ */
+static void aba_round(struct env *e, bool take_frame_first, int *same, int *again)
+{
+	uint64_t addr, got, hog = 0;
+	struct pw_pt_entry pmd, now;
+	uint64_t *t;
+
+	CHECK_EQ(pw_mmap(e->mm, 0, 1 << 21, PW_PROT_READ | PW_PROT_WRITE,
+			 PW_MAP_PRIVATE | PW_MAP_POPULATE, &addr),
+		 0);
+	pw_mmap_read_lock(e->mm);
+	REQUIRE_EQ(pw_pt_descend(&e->mm->pt, addr, PW_LEVEL_PMD, &pmd, NULL), PW_PT_TABLE);
+	pw_mmap_read_unlock(e->mm);
+	/* the table goes, and comes back (the same frame, or another if we hold that one) */
+	CHECK_EQ(pw_munmap(e->mm, addr, 1 << 21), 0);
+	if (take_frame_first)
+		CHECK_EQ(pw_frame_alloc(e->a, 0, &hog), 0);
+	CHECK_EQ(pw_mmap(e->mm, addr, 1 << 21, PW_PROT_READ | PW_PROT_WRITE,
+			 PW_MAP_PRIVATE | PW_MAP_FIXED | PW_MAP_POPULATE, &got),
+		 0);
+	pw_mmap_read_lock(e->mm);
+	t = pw_pt_lock_ptes(&e->mm->pt, &pmd);
+	REQUIRE_EQ(pw_pt_descend(&e->mm->pt, addr, PW_LEVEL_PMD, &now, NULL), PW_PT_TABLE);
+	if (t) {
+		(*same)++;
+		CHECK_EQ(now.val, pmd.val);
+		CHECK(t == pw_pt_table(&e->mm->pt, pw_pt_next_pfn(&e->mm->pt, now.val)));
+		CHECK(pw_spin_held(&pw_frame_meta(e->a, pw_pt_next_pfn(&e->mm->pt, now.val))->ptl));
+		pw_pt_pte_unlock(&e->mm->pt, pw_pt_next_pfn(&e->mm->pt, pmd.val));
+	} else {
+		(*again)++;
+		CHECK(now.val != pmd.val);
+	}
+	pw_mmap_read_unlock(e->mm);
+	CHECK_EQ(pw_munmap(e->mm, addr, 1 << 21), 0);
+	if (hog)
+		pw_frame_free(e->a, hog, 0);
+}
+
+TEST(pte_table_aba_is_same_table_or_again)
+{
+	struct env e;
+	int same = 0, again = 0;
+
+	env_init(&e, 4, 64 << 20);
+	for (int i = 0; i < 8; i++)
+		aba_round(&e, i & 1, &same, &again);
+	tap_diag("8 rounds: %d reused the frame (locked, it is the linked table), %d again", same,
+		 again);
+	/* both cases happened: the allocator gives the freed frame back first */
+	CHECK(same > 0);
+	CHECK(again > 0);
+	env_fini(&e);
+}
+
 int main(void)
 {
 	tap_start();
 	RUN(reader_keeps_unhooked_table_until_grace_period);
 	RUN(freeing_without_grace_period_is_caught);
 	RUN(lockless_descents_race_munmap);
+	RUN(pte_table_aba_is_same_table_or_again);
 	return tap_done();
 }
