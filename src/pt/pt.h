@@ -203,6 +203,23 @@ static inline enum pw_pt_kind pw_pt_entry_kind(const struct pw_pt *pt, const str
 int pw_pt_descend(const struct pw_pt *pt, uint64_t addr, enum pw_level stop,
 		  struct pw_pt_entry *out, struct pw_pt_entry path[PW_MAX_LEVELS]);
 
+/* ---- skipping none entries (scan.c) ----------------------------------- */
+
+/**
+ * pw_pt_next_used() - the index of the first entry of @t in [@i, @end) that
+ * is not none, or @end. Reads a vector at a time (AVX2 or SSE2, picked at
+ * the first call; PW_SCAN=scalar or =sse2 in the environment forces one).
+ * The entries are a snapshot: read the one returned once, atomically, and
+ * decide on that value.
+ * Context: any; @t must stay readable (a lock, RCU or foreign tables).
+ */
+unsigned pw_pt_next_used(const uint64_t *t, unsigned i, unsigned end);
+/** pw_pt_scan_impl() - "avx2", "sse2" or "scalar": what pw_pt_next_used() runs. */
+const char *pw_pt_scan_impl(void);
+typedef unsigned (*pw_pt_scan_fn)(const uint64_t *t, unsigned i, unsigned end);
+/** pw_pt_scan_by_name() - one implementation ("avx2", "sse2", "scalar"; NULL: the best), or NULL if this CPU lacks it (tests). */
+pw_pt_scan_fn pw_pt_scan_by_name(const char *name);
+
 /* ---- the one range loop ------------------------------------------------ */
 
 /**
