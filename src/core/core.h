@@ -127,6 +127,17 @@ bool pw_rwsem_held(const struct pw_rwsem *sem); /* read or write, by this thread
 unsigned pw_rwsem_writers_waiting(const struct pw_rwsem *sem);
 
 /*
+ * pthread locks that lockdep checks: the TLB, notifier and allocator locks
+ * are plain pthread locks (leaves of the order); these take them with
+ * their class.
+ */
+#define pw_mutex_lock(m, cls) (pw_lockdep_acquire((cls), (m), false, PW_SITE), pthread_mutex_lock(m))
+#define pw_mutex_unlock(m, cls) (pw_lockdep_release((cls), (m)), pthread_mutex_unlock(m))
+#define pw_rwlock_rdlock(l, cls) (pw_lockdep_acquire((cls), (l), true, PW_SITE), pthread_rwlock_rdlock(l))
+#define pw_rwlock_wrlock(l, cls) (pw_lockdep_acquire((cls), (l), false, PW_SITE), pthread_rwlock_wrlock(l))
+#define pw_rwlock_unlock(l, cls) (pw_lockdep_release((cls), (l)), pthread_rwlock_unlock(l))
+
+/*
  * rcu.c: read-side sections for lockless readers of page tables (liburcu,
  * memb flavour; threads register themselves on first use). Sections nest.
  * pw_rcu_synchronize() waits until every section that began before it has
