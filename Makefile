@@ -7,6 +7,7 @@
 #                   parallel (-j$(nproc) unless -j is given), one summary
 #   make deps-check no cycle between source files or private headers,
 #                   helpers include neither mm/mm.h nor pt/pt.h
+#   make stress     tests/test_stress.c for STRESS_ROUNDS rounds (400), ASan and TSan
 #   make bench      run the benchmarks (bench/RESULTS.md has the figures)
 #   make install    headers, libraries, pagewalk.pc, the CLI and its man page under $(PREFIX)
 
@@ -23,7 +24,7 @@ override CPPFLAGS += -MMD -MP
 B        := build
 LIB_SRC  := $(wildcard src/*/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
-TSAN_SRC := $(wildcard tests/test_*_mt.c)
+TSAN_SRC := $(wildcard tests/test_*_mt.c) tests/test_stress.c
 BENCH_SRC:= $(wildcard bench/bench_*.c)
 HDRS     := $(wildcard include/pagewalk/*.h)
 
@@ -42,9 +43,9 @@ TSAN_TESTS := $(TSAN_SRC:tests/%.c=$(B)/tests-tsan/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 FUZZ     := $(B)/fuzz/fuzz_image
 
-LIBS := -pthread -lzstd
+LIBS := -pthread -lzstd -lurcu-memb
 
-.PHONY: all run test test-runs deps-check bench install clean headers-check fuzz FORCE
+.PHONY: all run test test-runs deps-check bench install clean headers-check fuzz stress FORCE
 # Keep the sanitizer objects between runs (they are intermediates of pattern rules).
 .SECONDARY:
 all: $(STATIC) $(SHARED) $(CLI) $(TESTS) $(TSAN_TESTS) $(BENCHES) headers-check deps-check
@@ -84,11 +85,11 @@ $(CLI): $(wildcard tools/*.c) $(STATIC)
 
 $(B)/tests/%: tests/%.c tests/tap.h tests/fixture.h $(TLIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG $(SAN) -Isrc -o $@ $< $(TLIB_OBJ) $(LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG $(SAN) -rdynamic -Isrc -o $@ $< $(TLIB_OBJ) $(LIBS)
 
 $(B)/tests-tsan/%: tests/%.c tests/tap.h tests/fixture.h $(TSLIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG -fsanitize=thread -Isrc -o $@ $< $(TSLIB_OBJ) $(LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 -DPW_DEBUG -fsanitize=thread -rdynamic -Isrc -o $@ $< $(TSLIB_OBJ) $(LIBS)
 
 $(B)/bench/%: bench/%.c bench/bench.h $(STATIC)
 	@mkdir -p $(@D)
@@ -158,6 +159,12 @@ fuzz: $(FUZZ)
 	@mkdir -p $(B)/fuzz/corpus
 	./$(FUZZ) -max_total_time=$(FUZZ_TIME) -max_len=16384 -rss_limit_mb=4096 \
 		-artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus tests/fuzz/seeds
+
+# The stress test for longer (tests/test_stress.c), under ASan+UBSan and TSan.
+STRESS_ROUNDS ?= 400
+stress: $(B)/tests/test_stress $(B)/tests-tsan/test_stress
+	PW_STRESS_ROUNDS=$(STRESS_ROUNDS) ./$(B)/tests/test_stress
+	PW_STRESS_ROUNDS=$(STRESS_ROUNDS) ./$(B)/tests-tsan/test_stress
 
 bench: $(BENCHES)
 	@for b in $(BENCHES); do ./$$b || exit 1; done

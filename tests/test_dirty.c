@@ -189,6 +189,11 @@ TEST(walk_page_mapping_visits_intersecting_vmas)
 	struct visit v = { 0 };
 
 	REQUIRE_EQ(scene_init(&s), 0);
+	/* the private VMA at offset 0 (the first in i_mmap order), for test_walk
+	 * below: looked up first, as the mmap lock comes before the i_mmap lock */
+	pw_mmap_read_lock(s.mm[0]);
+	v.skip = pw_vma_lookup(s.mm[0], s.priv);
+	pw_mmap_read_unlock(s.mm[0]);
 	/* no mmap lock held anywhere: the i_mmap lock only */
 	pw_i_mmap_lock_read(s.f);
 	/* offsets [40, 44): only mm[1] (16..64) and the private one (0..64) */
@@ -219,10 +224,6 @@ TEST(walk_page_mapping_visits_intersecting_vmas)
 	/* a positive test_walk skips that VMA only (the kernel would stop) */
 	ops.test_walk = rec_test;
 	v.n = 0;
-	/* the private VMA at offset 0: the first in i_mmap order */
-	pw_mmap_read_lock(s.mm[0]);
-	v.skip = pw_vma_lookup(s.mm[0], s.priv);
-	pw_mmap_read_unlock(s.mm[0]);
 	CHECK_EQ(pw_walk_page_mapping(s.f, 0, NPAGES, &ops, &v), 0);
 	CHECK_EQ(v.n, 3);
 	CHECK_EQ(pw_walk_page_mapping(s.f, 0, 0, &ops, &v), -EINVAL);

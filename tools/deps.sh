@@ -6,6 +6,9 @@ command -v gcc >/dev/null 2>&1 || need="$need gcc"
 command -v make >/dev/null 2>&1 || need="$need make"
 # Memory images: zstd-compressed images are opened with libzstd.
 [ -e /usr/include/zstd.h ] || need="$need libzstd-dev"
+# Page tables freed through RCU: liburcu (memb flavour).
+[ -e /usr/include/x86_64-linux-gnu/urcu/urcu-memb.h ] || [ -e /usr/include/urcu/urcu-memb.h ] ||
+	need="$need liburcu-dev"
 # The image fuzz target (tests/fuzz): clang with libFuzzer.
 command -v clang >/dev/null 2>&1 || need="$need clang"
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||

@@ -19,7 +19,9 @@ int pw_pt_descend(const struct pw_pt *pt, uint64_t addr, enum pw_level stop,
 			return -EIO;
 		}
 		out->ptep = t + pw_index(level, addr);
-		out->val = pw_entry_read(out->ptep);
+		/* acquire: a lockless reader (RCU) then sees the table this entry
+		 * points at as it was built before publication (free on x86) */
+		out->val = __atomic_load_n(out->ptep, __ATOMIC_ACQUIRE);
 		out->table = table;
 		out->level = level;
 		if (path)
@@ -31,7 +33,7 @@ int pw_pt_descend(const struct pw_pt *pt, uint64_t addr, enum pw_level stop,
 	}
 }
 
-void pw_pt_pte_lock(struct pw_pt *pt, uint64_t pfn)
+void pw_pt_pte_lock_at(struct pw_pt *pt, uint64_t pfn, struct pw_lock_site site)
 {
 	struct pw_frame *f;
 
@@ -41,21 +43,22 @@ void pw_pt_pte_lock(struct pw_pt *pt, uint64_t pfn)
 	/* Not asserting PW_FRAME_PGTABLE: a walker may lock a table that was just
 	 * unhooked and freed; it then sees the parent changed and lets go. */
 	PW_BUG_ON(!f);
-	pw_spin_lock(&f->ptl);
+	pw_spin_lock_at(&f->ptl, PW_LC_PTE, site);
 }
 
 void pw_pt_pte_unlock(struct pw_pt *pt, uint64_t pfn)
 {
 	if (pt->arena)
-		pw_spin_unlock(&pw_frame_meta(pt->arena, pfn)->ptl);
+		pw_spin_unlock_cls(&pw_frame_meta(pt->arena, pfn)->ptl, PW_LC_PTE);
 }
 
-uint64_t *pw_pt_lock_ptes(struct pw_pt *pt, const struct pw_pt_entry *pmd)
+uint64_t *pw_pt_lock_ptes_at(struct pw_pt *pt, const struct pw_pt_entry *pmd,
+			     struct pw_lock_site site)
 {
 	uint64_t pfn = pw_pt_next_pfn(pt, pmd->val);
 
 	PW_BUG_ON(pmd->level != PW_LEVEL_PMD);
-	pw_pt_pte_lock(pt, pfn);
+	pw_pt_pte_lock_at(pt, pfn, site);
 	if (pw_entry_read(pmd->ptep) != pmd->val) {
 		pw_pt_pte_unlock(pt, pfn);
 		return NULL;
@@ -63,12 +66,12 @@ uint64_t *pw_pt_lock_ptes(struct pw_pt *pt, const struct pw_pt_entry *pmd)
 	return pw_pt_table(pt, pfn);
 }
 
-void pw_pt_entry_lock(struct pw_pt *pt, const struct pw_pt_entry *e)
+void pw_pt_entry_lock_at(struct pw_pt *pt, const struct pw_pt_entry *e, struct pw_lock_site site)
 {
 	if (e->level == PW_LEVEL_PTE)
-		pw_pt_pte_lock(pt, e->table);
+		pw_pt_pte_lock_at(pt, e->table, site);
 	else
-		pw_spin_lock(&pt->lock);
+		pw_spin_lock_at(&pt->lock, PW_LC_PAGE_TABLE, site);
 }
 
 void pw_pt_entry_unlock(struct pw_pt *pt, const struct pw_pt_entry *e)
@@ -76,8 +79,10 @@ void pw_pt_entry_unlock(struct pw_pt *pt, const struct pw_pt_entry *e)
 	if (e->level == PW_LEVEL_PTE)
 		pw_pt_pte_unlock(pt, e->table);
 	else
-		pw_spin_unlock(&pt->lock);
+		pw_pt_upper_unlock(pt);
 }
+
+bool pw_debug_table_free_now;
 
 int pw_pt_table_alloc(struct pw_pt *pt, uint64_t *pfn)
 {
@@ -91,6 +96,9 @@ int pw_pt_table_alloc(struct pw_pt *pt, uint64_t *pfn)
 
 void pw_pt_table_free(struct pw_pt *pt, uint64_t pfn)
 {
+	/* Poisoned until the allocator hands the frame out again: a reader
+	 * that kept a pointer into it past its grace period is caught. */
+	pw_poison(pw_pt_table(pt, pfn), PW_PAGE_SIZE);
 	pw_frame_free(pt->arena, pfn, 0);
 }
 
@@ -157,15 +165,45 @@ bool pw_pt_free_if_empty(struct pw_pt *pt, struct pw_pt_entry *e)
 	 * finds it changed once it gets the lock (pw_pt_lock_ptes()) and reads
 	 * the parent again; the frame's memory and lock word stay valid.
 	 */
+	pw_pt_upper_lock(pt);
 	if (pte_table)
 		pw_pt_pte_lock(pt, child);
-	pw_spin_lock(&pt->lock);
 	pw_entry_write(e->ptep, 0);
-	pw_spin_unlock(&pt->lock);
 	if (pte_table)
 		pw_pt_pte_unlock(pt, child);
-	pw_pt_table_free(pt, child);
+	if (!__atomic_load_n(&pw_debug_table_free_now, __ATOMIC_RELAXED)) {
+		pw_frame_meta(pt->arena, child)->index = pt->deferred;
+		pt->deferred = child;
+		pt->nr_deferred++;
+		child = 0;
+	}
+	pw_pt_upper_unlock(pt);
+	if (child)
+		pw_pt_table_free(pt, child);
 	__atomic_fetch_sub(&pt->nr_tables, 1, __ATOMIC_RELAXED);
 	e->val = 0;
 	return true;
+}
+
+void pw_pt_free_deferred(struct pw_pt *pt)
+{
+	uint64_t pfn;
+
+	pw_pt_upper_lock(pt);
+	pfn = pt->deferred;
+	pt->deferred = 0;
+	pt->nr_deferred = 0;
+	pw_pt_upper_unlock(pt);
+	if (!pfn)
+		return;
+	__atomic_store_n(&pt->in_grace, 1, __ATOMIC_RELEASE);
+	pw_rcu_synchronize();
+	__atomic_store_n(&pt->in_grace, 0, __ATOMIC_RELAXED);
+	while (pfn) {
+		uint64_t next = pw_frame_meta(pt->arena, pfn)->index;
+
+		pw_frame_meta(pt->arena, pfn)->index = 0;
+		pw_pt_table_free(pt, pfn);
+		pfn = next;
+	}
 }

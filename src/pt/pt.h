@@ -20,8 +20,11 @@
  *
  * Locking: entries above the PTE level change under pt->lock (the kernel's
  * page_table_lock), PTEs under the split lock of their table's frame. Tables
- * are freed only under the mmap lock held for write (pt/modify.c), so any
- * holder of the mmap lock may follow table entries without further locks.
+ * are unhooked only under the mmap lock held for write (pt/modify.c), so any
+ * holder of the mmap lock may follow table entries without further locks;
+ * and their frames are freed one grace period later (pw_pt_free_deferred()),
+ * so a reader inside pw_rcu_read_lock() may follow them with no lock at all
+ * (pw_pt_descend() reads each entry once, with acquire ordering).
  */
 #ifndef PAGEWALK_PT_H
 #define PAGEWALK_PT_H
@@ -45,7 +48,20 @@ struct pw_pt {
 	uint64_t root_pfn;
 	uint32_t lock;
 	uint64_t nr_tables;
+	/* Tables unhooked and waiting for a grace period before they are freed
+	 * (pw_pt_free_if_empty(), pw_pt_free_deferred()): a list through the
+	 * frames' metadata (index), under page_table_lock. */
+	uint64_t deferred;
+	uint32_t nr_deferred;
+	uint32_t in_grace; /* tables of this pt are waiting in pw_pt_free_deferred() (tests) */
 };
+
+/*
+ * Test hook (debug builds): free unhooked tables at once instead of after
+ * a grace period, so that a test can show a lockless reader then touches a
+ * freed table (AddressSanitizer: freed table frames are poisoned).
+ */
+extern bool pw_debug_table_free_now;
 
 /* Flags of the table entries we create (permissions are decided at leaves). */
 #define PW_TABLE_FLAGS (PW_P | PW_RW | PW_US | PW_A)
@@ -177,13 +193,32 @@ static inline enum pw_pt_kind pw_pt_entry_kind(const struct pw_pt *pt, const str
  * @path: NULL, or where every entry read is stored, path[level] for each
  *        level from the root down to @out's.
  *
- * Context: caller holds the mmap lock (tables stay allocated) or owns
- * foreign tables; takes no lock. Entries are read once each.
+ * Context: caller holds the mmap lock (tables stay allocated), or is inside
+ * pw_rcu_read_lock() (tables stay allocated until it leaves; entries may
+ * change under it: decide on the values read), or owns foreign tables;
+ * takes no lock. Entries are read once each, with acquire ordering.
  * Return: the kind of *@out; -EIO if a table on the way is outside physical
  * memory (out->level is then that table's level and out->ptep NULL).
  */
 int pw_pt_descend(const struct pw_pt *pt, uint64_t addr, enum pw_level stop,
 		  struct pw_pt_entry *out, struct pw_pt_entry path[PW_MAX_LEVELS]);
+
+/* ---- skipping none entries (scan.c) ----------------------------------- */
+
+/**
+ * pw_pt_next_used() - the index of the first entry of @t in [@i, @end) that
+ * is not none, or @end. Reads a vector at a time (AVX2 or SSE2, picked at
+ * the first call; PW_SCAN=scalar or =sse2 in the environment forces one).
+ * The entries are a snapshot: read the one returned once, atomically, and
+ * decide on that value.
+ * Context: any; @t must stay readable (a lock, RCU or foreign tables).
+ */
+unsigned pw_pt_next_used(const uint64_t *t, unsigned i, unsigned end);
+/** pw_pt_scan_impl() - "avx2", "sse2" or "scalar": what pw_pt_next_used() runs. */
+const char *pw_pt_scan_impl(void);
+typedef unsigned (*pw_pt_scan_fn)(const uint64_t *t, unsigned i, unsigned end);
+/** pw_pt_scan_by_name() - one implementation ("avx2", "sse2", "scalar"; NULL: the best), or NULL if this CPU lacks it (tests). */
+pw_pt_scan_fn pw_pt_scan_by_name(const char *name);
 
 /* ---- the one range loop ------------------------------------------------ */
 
@@ -201,24 +236,41 @@ int pw_pt_descend(const struct pw_pt *pt, uint64_t addr, enum pw_level stop,
 
 /* ---- locks ------------------------------------------------------------- */
 
+/*
+ * Every lock function below is a macro that passes its caller's source
+ * position to lockdep (debug builds): the _at functions take it.
+ */
+
 /** pw_pt_pte_lock() - take the split lock of PTE table @pfn (arena tables only). */
-void pw_pt_pte_lock(struct pw_pt *pt, uint64_t pfn);
+#define pw_pt_pte_lock(pt, pfn) pw_pt_pte_lock_at((pt), (pfn), PW_SITE)
+void pw_pt_pte_lock_at(struct pw_pt *pt, uint64_t pfn, struct pw_lock_site site);
 /** pw_pt_pte_unlock() - drop it. */
 void pw_pt_pte_unlock(struct pw_pt *pt, uint64_t pfn);
+
+/** pw_pt_upper_lock() - take page_table_lock (changes to PGD .. PMD entries). */
+#define pw_pt_upper_lock(pt) pw_spin_lock_at(&(pt)->lock, PW_LC_PAGE_TABLE, PW_SITE)
+/** pw_pt_upper_unlock() - drop it. */
+#define pw_pt_upper_unlock(pt) pw_spin_unlock_cls(&(pt)->lock, PW_LC_PAGE_TABLE)
 
 /**
  * pw_pt_lock_ptes() - lock the PTE table that @pmd (a table entry at level
  * PMD, as read in @pmd->val) points at, then check that @pmd still holds
- * that value: a zap may have unhooked and freed the table meanwhile.
+ * that value: a zap may have unhooked and freed the table meanwhile, and
+ * the frame may even be a table again at the same place (the ABA case: the
+ * value then differs in nothing but we hold the lock of a table that is
+ * linked where we expect it, which is all a walker needs).
  * Context: arena tables; caller holds the mmap lock or the i_mmap lock of
  * a file mapped here. Takes the PTE table's lock.
  * Return: the table, locked; NULL if @pmd changed ("again": read it anew;
  * nothing is held).
  */
-uint64_t *pw_pt_lock_ptes(struct pw_pt *pt, const struct pw_pt_entry *pmd);
+#define pw_pt_lock_ptes(pt, pmd) pw_pt_lock_ptes_at((pt), (pmd), PW_SITE)
+uint64_t *pw_pt_lock_ptes_at(struct pw_pt *pt, const struct pw_pt_entry *pmd,
+			     struct pw_lock_site site);
 
-/** pw_pt_entry_lock() - take the lock guarding @e: its PTE table's at level PTE, else pt->lock. */
-void pw_pt_entry_lock(struct pw_pt *pt, const struct pw_pt_entry *e);
+/** pw_pt_entry_lock() - take the lock guarding @e: its PTE table's at level PTE, else page_table_lock. */
+#define pw_pt_entry_lock(pt, e) pw_pt_entry_lock_at((pt), (e), PW_SITE)
+void pw_pt_entry_lock_at(struct pw_pt *pt, const struct pw_pt_entry *e, struct pw_lock_site site);
 /** pw_pt_entry_unlock() - drop what pw_pt_entry_lock() took. */
 void pw_pt_entry_unlock(struct pw_pt *pt, const struct pw_pt_entry *e);
 
@@ -266,13 +318,27 @@ bool pw_pt_table_empty(const struct pw_pt *pt, uint64_t pfn);
 
 /**
  * pw_pt_free_if_empty() - if the table that table entry @e points at is
- * empty, unhook it (under that table's own lock when it is a PTE table, so
- * that a mapping walk inside it finishes first and then sees its parent
- * changed, and under pt->lock), free its frame and uncount it.
+ * empty, unhook it (under page_table_lock, and under the table's own lock
+ * when it is a PTE table, so that a mapping walk inside it finishes first
+ * and then sees its parent changed) and uncount it. Its frame is not freed
+ * yet: a lockless reader (pw_rcu_read_lock()) may still be reading it. It
+ * waits on pt->deferred until pw_pt_free_deferred().
  * Context: mmap lock held for write; the caller knows no walker that holds
- * only an i_mmap lock can be entering this table (pt/modify.c).
- * Return: true if the table was freed (@e->val is then 0).
+ * only an i_mmap lock can be entering this table (pt/modify.c), and calls
+ * pw_pt_free_deferred() before it drops the mmap lock.
+ * Return: true if the table was unhooked (@e->val is then 0).
  */
 bool pw_pt_free_if_empty(struct pw_pt *pt, struct pw_pt_entry *e);
+
+/**
+ * pw_pt_free_deferred() - free the tables pw_pt_free_if_empty() unhooked,
+ * after one grace period (pw_rcu_synchronize()): every lockless reader
+ * that could have found them has left its read-side section. Call it after
+ * the TLB flush of the change that unhooked them (as the kernel frees
+ * tables in tlb_finish_mmu()), so that frame counts are exact when the
+ * change returns.
+ * Context: mmap lock held for write; no read-side section, no spinlock held.
+ */
+void pw_pt_free_deferred(struct pw_pt *pt);
 
 #endif /* PAGEWALK_PT_H */
