@@ -864,7 +864,7 @@ TEST(version_json_and_man_page)
 	page[len] = 0;
 	fclose(man);
 	static const char *const cmds[] = { "ptdump", "translate", "kernel-bases", "demo",
-					    "dirty-demo", "kvm-demo" };
+					    "dirty-demo", "kvm-demo", "devx-demo", "smaps" };
 	for (size_t c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++) {
 		r = RUN_CLI(cmds[c], "--help");
 		CHECK_EQ(r.rc, 0);

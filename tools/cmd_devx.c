@@ -23,9 +23,6 @@
 
 #include "commands.h"
 
-/* Declared here until tools/commands.h lists it (the lead adds it at merge). */
-int cmd_devx(int argc, char **argv);
-
 #define NPAGES 4
 #define PG 4096ULL
 

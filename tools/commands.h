@@ -19,6 +19,7 @@ int cmd_translate(int argc, char **argv);
 int cmd_dirty(int argc, char **argv);
 int cmd_kvm(int argc, char **argv);
 int cmd_kernel_bases(int argc, char **argv);
+int cmd_devx(int argc, char **argv);
 int cmd_smaps(int argc, char **argv);
 
 /*

@@ -19,6 +19,9 @@ static const struct command commands[] = {
 	  cmd_kernel_bases },
 	{ "dirty-demo", "two address spaces share a file; track the pages threads write", cmd_dirty },
 	{ "kvm-demo", "run a KVM vCPU on the tables: faults it takes, pages it dirties", cmd_kvm },
+	{ "devx-demo", "a device takes exclusive access to pages a parent and child share", cmd_devx },
+	{ "smaps", "print the demo address space's /proc/PID/smaps (--rollup: smaps_rollup) in the kernel's format",
+	  cmd_smaps },
 };
 
 static void usage(FILE *f)

@@ -171,6 +171,7 @@ PW_API void pw_arena_destroy(struct pw_arena *a)
 {
 	if (!a)
 		return;
+	pw_unpoison(a->mem, a->nr_frames << PW_PAGE_SHIFT); /* freed tables (pt.c) */
 	munmap(a->meta, a->nr_frames * sizeof(*a->meta));
 	munmap(a->free_order, a->nr_frames);
 	if (a->owns_mem)
@@ -198,9 +199,9 @@ PW_API uint64_t pw_arena_free_frames(struct pw_arena *a)
 {
 	uint64_t n;
 
-	pthread_mutex_lock(&a->lock);
+	pw_mutex_lock(&a->lock, PW_LC_ALLOC);
 	n = a->nr_free;
-	pthread_mutex_unlock(&a->lock);
+	pw_mutex_unlock(&a->lock, PW_LC_ALLOC);
 	return n;
 }
 
@@ -211,11 +212,11 @@ PW_API int pw_frame_alloc(struct pw_arena *a, unsigned order, uint64_t *out)
 
 	if (order > PW_MAX_ORDER || !out)
 		return -EINVAL;
-	pthread_mutex_lock(&a->lock);
+	pw_mutex_lock(&a->lock, PW_LC_ALLOC);
 	for (o = order; o <= PW_MAX_ORDER && a->free_head[o] == NIL; o++)
 		;
 	if (o > PW_MAX_ORDER) {
-		pthread_mutex_unlock(&a->lock);
+		pw_mutex_unlock(&a->lock, PW_LC_ALLOC);
 		return -ENOMEM;
 	}
 	pfn = a->free_head[o];
@@ -226,11 +227,12 @@ PW_API int pw_frame_alloc(struct pw_arena *a, unsigned order, uint64_t *out)
 	}
 	n = 1ULL << order;
 	a->nr_free -= n;
-	pthread_mutex_unlock(&a->lock);
+	pw_mutex_unlock(&a->lock, PW_LC_ALLOC);
 
 	for (uint64_t i = 0; i < n; i++) {
 		struct pw_frame *f = &a->meta[pfn + i];
 
+		pw_unpoison(a->mem + ((pfn + i) << PW_PAGE_SHIFT), PW_PAGE_SIZE); /* a freed table (pt.c) */
 		if (!(f->flags & PW_FRAME_ZERO))
 			memset(a->mem + ((pfn + i) << PW_PAGE_SHIFT), 0, PW_PAGE_SIZE);
 		__atomic_store_n(&f->flags, i ? PW_FRAME_TAIL : (order ? PW_FRAME_HEAD : 0), __ATOMIC_RELAXED);
@@ -264,9 +266,9 @@ PW_API void pw_frame_free(struct pw_arena *a, uint64_t pfn, unsigned order)
 		__atomic_store_n(&f->mapcount, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&f->pincount, 0, __ATOMIC_RELAXED);
 	}
-	pthread_mutex_lock(&a->lock);
+	pw_mutex_lock(&a->lock, PW_LC_ALLOC);
 	free_block(a, pfn, order);
-	pthread_mutex_unlock(&a->lock);
+	pw_mutex_unlock(&a->lock, PW_LC_ALLOC);
 }
 
 PW_API void pw_frame_split(struct pw_arena *a, uint64_t pfn, unsigned order, unsigned new_order)

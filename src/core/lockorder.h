@@ -12,9 +12,12 @@
  */
 PW_LOCK_CLASS(MMAP, "mmap lock", PW_LC_NEST)
 PW_LOCK_CLASS(I_MMAP, "i_mmap lock", PW_LC_NEST)
+PW_LOCK_CLASS(ANON_VMA, "anon_vma lock", 0)
 PW_LOCK_CLASS(PAGE_TABLE, "page_table_lock", 0)
 PW_LOCK_CLASS(PTE, "PTE table lock", 0)
 PW_LOCK_CLASS(TLB_LIST, "TLB list lock", 0)
 PW_LOCK_CLASS(TLB, "TLB lock", 0)
 PW_LOCK_CLASS(NOTIFIER, "notifier lock", 0)
+PW_LOCK_CLASS(INTERVAL, "interval lock", 0)
+PW_LOCK_CLASS(AV_LIFE, "anon_vma lifetime lock", 0)
 PW_LOCK_CLASS(ALLOC, "allocator lock", 0)

@@ -28,7 +28,7 @@ PW_API int pw_file_create(struct pw_arena *arena, uint64_t size, struct pw_file 
 		free(f);
 		return -ENOMEM;
 	}
-	pw_rwsem_init(&f->i_mmap_rwsem);
+	pw_rwsem_init_class(&f->i_mmap_rwsem, PW_LC_I_MMAP);
 	*out = f;
 	return 0;
 }

@@ -24,7 +24,7 @@ static struct pw_mm *mm_alloc(const struct pw_paging *cfg)
 	if (!mm)
 		return NULL;
 	mm->pt.cfg = *cfg;
-	pw_rwsem_init(&mm->mmap_lock);
+	pw_rwsem_init_class(&mm->mmap_lock, PW_LC_MMAP);
 	pw_tlb_mm_init(mm);
 	pw_mmu_notifier_mm_init(mm);
 	return mm;

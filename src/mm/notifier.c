@@ -37,7 +37,7 @@ PW_API int pw_mmu_notifier_register(struct pw_mmu_notifier *mn, struct pw_mm *mm
 
 	if (!mn || !mn->ops || !mm || !mm->pt.arena)
 		return -EINVAL;
-	pthread_rwlock_wrlock(&mm->notifier_lock);
+	pw_rwlock_wrlock(&mm->notifier_lock, PW_LC_NOTIFIER);
 	for (struct pw_mmu_notifier *n = mm->notifiers; n; n = n->_next)
 		if (n == mn)
 			ret = -EEXIST;
@@ -45,7 +45,7 @@ PW_API int pw_mmu_notifier_register(struct pw_mmu_notifier *mn, struct pw_mm *mm
 		mn->_next = mm->notifiers;
 		mm->notifiers = mn;
 	}
-	pthread_rwlock_unlock(&mm->notifier_lock);
+	pw_rwlock_unlock(&mm->notifier_lock, PW_LC_NOTIFIER);
 	return ret;
 }
 
@@ -55,7 +55,7 @@ PW_API int pw_mmu_notifier_unregister(struct pw_mmu_notifier *mn, struct pw_mm *
 
 	if (!mn || !mm)
 		return -EINVAL;
-	pthread_rwlock_wrlock(&mm->notifier_lock);
+	pw_rwlock_wrlock(&mm->notifier_lock, PW_LC_NOTIFIER);
 	for (struct pw_mmu_notifier **pp = &mm->notifiers; *pp; pp = &(*pp)->_next) {
 		if (*pp == mn) {
 			*pp = mn->_next;
@@ -64,7 +64,7 @@ PW_API int pw_mmu_notifier_unregister(struct pw_mmu_notifier *mn, struct pw_mm *
 			break;
 		}
 	}
-	pthread_rwlock_unlock(&mm->notifier_lock);
+	pw_rwlock_unlock(&mm->notifier_lock, PW_LC_NOTIFIER);
 	return ret;
 }
 
@@ -73,10 +73,10 @@ void pw_mmu_notifier_release(struct pw_mm *mm)
 {
 	struct pw_mmu_notifier *list;
 
-	pthread_rwlock_wrlock(&mm->notifier_lock);
+	pw_rwlock_wrlock(&mm->notifier_lock, PW_LC_NOTIFIER);
 	list = mm->notifiers;
 	mm->notifiers = NULL;
-	pthread_rwlock_unlock(&mm->notifier_lock);
+	pw_rwlock_unlock(&mm->notifier_lock, PW_LC_NOTIFIER);
 	while (list) {
 		struct pw_mmu_notifier *n = list;
 
@@ -115,14 +115,14 @@ static void itv_start(const struct pw_mmu_notifier_range *r)
 	bool any = false;
 	uint64_t seq;
 
-	pthread_mutex_lock(&mm->itv_lock);
+	pw_mutex_lock(&mm->itv_lock, PW_LC_INTERVAL);
 	mm->itv_active++;
 	for (struct pw_interval_notifier *ni = mm->itv; ni; ni = ni->_next)
 		any |= itv_meets(ni, r);
 	if (any)
 		mm->itv_seq |= 1; /* odd: an invalidation is in progress */
 	seq = mm->itv_seq;
-	pthread_mutex_unlock(&mm->itv_lock);
+	pw_mutex_unlock(&mm->itv_lock, PW_LC_INTERVAL);
 	if (!any)
 		return;
 	for (struct pw_interval_notifier *ni = mm->itv; ni; ni = ni->_next)
@@ -134,13 +134,13 @@ static void itv_end(const struct pw_mmu_notifier_range *r)
 {
 	struct pw_mm *mm = r->mm;
 
-	pthread_mutex_lock(&mm->itv_lock);
+	pw_mutex_lock(&mm->itv_lock, PW_LC_INTERVAL);
 	if (--mm->itv_active == 0) {
 		if (mm->itv_seq & 1)
 			mm->itv_seq++; /* even again: readers waiting in read_begin go on */
 		pthread_cond_broadcast(&mm->itv_cond);
 	}
-	pthread_mutex_unlock(&mm->itv_lock);
+	pw_mutex_unlock(&mm->itv_lock, PW_LC_INTERVAL);
 }
 
 PW_API int pw_interval_notifier_insert(struct pw_interval_notifier *ni, struct pw_mm *mm, uint64_t start,
@@ -151,7 +151,7 @@ PW_API int pw_interval_notifier_insert(struct pw_interval_notifier *ni, struct p
 	if (!ni || !mm || !mm->pt.arena || !ops || !ops->invalidate || !length ||
 	    ((start | length) & ~PW_PAGE_MASK) || start + length < start)
 		return -EINVAL;
-	pthread_mutex_lock(&mm->itv_lock);
+	pw_mutex_lock(&mm->itv_lock, PW_LC_INTERVAL);
 	while (mm->itv_active)
 		pthread_cond_wait(&mm->itv_cond, &mm->itv_lock);
 	for (struct pw_interval_notifier *n = mm->itv; n; n = n->_next)
@@ -166,7 +166,7 @@ PW_API int pw_interval_notifier_insert(struct pw_interval_notifier *ni, struct p
 		ni->_next = mm->itv;
 		mm->itv = ni;
 	}
-	pthread_mutex_unlock(&mm->itv_lock);
+	pw_mutex_unlock(&mm->itv_lock, PW_LC_INTERVAL);
 	return ret;
 }
 
@@ -180,7 +180,7 @@ PW_API int pw_interval_notifier_remove(struct pw_interval_notifier *ni)
 	mm = ni->mm;
 	if (!mm)
 		return -ENOENT;
-	pthread_mutex_lock(&mm->itv_lock);
+	pw_mutex_lock(&mm->itv_lock, PW_LC_INTERVAL);
 	while (mm->itv_active)
 		pthread_cond_wait(&mm->itv_cond, &mm->itv_lock);
 	for (struct pw_interval_notifier **pp = &mm->itv; *pp; pp = &(*pp)->_next) {
@@ -192,7 +192,7 @@ PW_API int pw_interval_notifier_remove(struct pw_interval_notifier *ni)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&mm->itv_lock);
+	pw_mutex_unlock(&mm->itv_lock, PW_LC_INTERVAL);
 	return ret;
 }
 
@@ -201,11 +201,11 @@ PW_API uint64_t pw_interval_read_begin(struct pw_interval_notifier *ni)
 	struct pw_mm *mm = ni->mm;
 	uint64_t seq;
 
-	pthread_mutex_lock(&mm->itv_lock);
+	pw_mutex_lock(&mm->itv_lock, PW_LC_INTERVAL);
 	seq = __atomic_load_n(&ni->_seq, __ATOMIC_ACQUIRE);
 	while (seq == mm->itv_seq) /* its invalidation is still running */
 		pthread_cond_wait(&mm->itv_cond, &mm->itv_lock);
-	pthread_mutex_unlock(&mm->itv_lock);
+	pw_mutex_unlock(&mm->itv_lock, PW_LC_INTERVAL);
 	return seq;
 }
 
@@ -222,28 +222,28 @@ PW_API void pw_interval_set_seq(struct pw_interval_notifier *ni, uint64_t cur_se
 void pw_mmu_notifier_invalidate_range_start(const struct pw_mmu_notifier_range *r)
 {
 	itv_start(r);
-	pthread_rwlock_rdlock(&r->mm->notifier_lock);
+	pw_rwlock_rdlock(&r->mm->notifier_lock, PW_LC_NOTIFIER);
 	for (struct pw_mmu_notifier *n = r->mm->notifiers; n; n = n->_next)
 		if (n->ops->invalidate_range_start)
 			(void)n->ops->invalidate_range_start(n, r); /* our ranges are blockable */
-	pthread_rwlock_unlock(&r->mm->notifier_lock);
+	pw_rwlock_unlock(&r->mm->notifier_lock, PW_LC_NOTIFIER);
 }
 
 void pw_mmu_notifier_invalidate_range_end(const struct pw_mmu_notifier_range *r)
 {
-	pthread_rwlock_rdlock(&r->mm->notifier_lock);
+	pw_rwlock_rdlock(&r->mm->notifier_lock, PW_LC_NOTIFIER);
 	for (struct pw_mmu_notifier *n = r->mm->notifiers; n; n = n->_next)
 		if (n->ops->invalidate_range_end)
 			n->ops->invalidate_range_end(n, r);
-	pthread_rwlock_unlock(&r->mm->notifier_lock);
+	pw_rwlock_unlock(&r->mm->notifier_lock, PW_LC_NOTIFIER);
 	itv_end(r);
 }
 
 void pw_mmu_notifier_arch_invalidate(struct pw_mm *mm, uint64_t start, uint64_t end)
 {
-	pthread_rwlock_rdlock(&mm->notifier_lock);
+	pw_rwlock_rdlock(&mm->notifier_lock, PW_LC_NOTIFIER);
 	for (struct pw_mmu_notifier *n = mm->notifiers; n; n = n->_next)
 		if (n->ops->arch_invalidate_secondary_tlbs)
 			n->ops->arch_invalidate_secondary_tlbs(n, mm, start, end);
-	pthread_rwlock_unlock(&mm->notifier_lock);
+	pw_rwlock_unlock(&mm->notifier_lock, PW_LC_NOTIFIER);
 }

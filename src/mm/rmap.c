@@ -37,15 +37,15 @@ static struct pw_anon_vma *av_new(struct pw_anon_vma *parent)
 	av->root = parent ? parent->root : av;
 	av->refcount = 1;
 	if (!parent)
-		pw_rwsem_init(&av->rwsem);
+		pw_rwsem_init_class(&av->rwsem, PW_LC_ANON_VMA);
 	return av;
 }
 
 static void av_get(struct pw_anon_vma *av)
 {
-	pthread_mutex_lock(&av_life);
+	pw_mutex_lock(&av_life, PW_LC_AV_LIFE);
 	av->refcount++;
-	pthread_mutex_unlock(&av_life);
+	pw_mutex_unlock(&av_life, PW_LC_AV_LIFE);
 }
 
 static void av_put(struct pw_anon_vma *av)
@@ -54,9 +54,9 @@ static void av_put(struct pw_anon_vma *av)
 		struct pw_anon_vma *parent = av->parent;
 		bool last;
 
-		pthread_mutex_lock(&av_life);
+		pw_mutex_lock(&av_life, PW_LC_AV_LIFE);
 		last = --av->refcount == 0;
-		pthread_mutex_unlock(&av_life);
+		pw_mutex_unlock(&av_life, PW_LC_AV_LIFE);
 		if (!last)
 			return;
 		if (parent) {
@@ -295,12 +295,12 @@ static int walk_anon(struct walk *w, struct pw_frame *f)
 	struct pw_anon_vma *av, *n;
 	int ret = 0;
 
-	pthread_mutex_lock(&av_life);
+	pw_mutex_lock(&av_life, PW_LC_AV_LIFE);
 	av = __atomic_load_n(&f->mapcount, __ATOMIC_ACQUIRE) > 0 ? f->anon_vma : NULL;
 	if (av)
 		av->refcount++;
 	w->index = f->index;
-	pthread_mutex_unlock(&av_life);
+	pw_mutex_unlock(&av_life, PW_LC_AV_LIFE);
 	if (!av)
 		return 0; /* not mapped (or made by code that keeps no reverse map) */
 	pw_rwsem_read_lock(&av->root->rwsem);

@@ -43,10 +43,10 @@ void pw_tlb_mm_init(struct pw_mm *mm)
 void pw_tlb_mm_destroy(struct pw_mm *mm)
 {
 	/* TLBs still attached are detached: their owner destroys them. */
-	pthread_mutex_lock(&mm->tlb_list_lock);
+	pw_mutex_lock(&mm->tlb_list_lock, PW_LC_TLB_LIST);
 	for (struct pw_tlb *t = mm->tlbs; t; t = t->next)
 		t->mm = NULL;
-	pthread_mutex_unlock(&mm->tlb_list_lock);
+	pw_mutex_unlock(&mm->tlb_list_lock, PW_LC_TLB_LIST);
 	pthread_mutex_destroy(&mm->tlb_list_lock);
 }
 
@@ -67,10 +67,10 @@ PW_API int pw_tlb_create(struct pw_mm *mm, unsigned nr, struct pw_tlb **out)
 	t->nr = nr;
 	t->mm = mm;
 	pthread_mutex_init(&t->lock, NULL);
-	pthread_mutex_lock(&mm->tlb_list_lock);
+	pw_mutex_lock(&mm->tlb_list_lock, PW_LC_TLB_LIST);
 	t->next = mm->tlbs;
 	mm->tlbs = t;
-	pthread_mutex_unlock(&mm->tlb_list_lock);
+	pw_mutex_unlock(&mm->tlb_list_lock, PW_LC_TLB_LIST);
 	*out = t;
 	return 0;
 }
@@ -82,14 +82,14 @@ PW_API void pw_tlb_destroy(struct pw_tlb *t)
 	if (t->mm) {
 		struct pw_mm *mm = t->mm;
 
-		pthread_mutex_lock(&mm->tlb_list_lock);
+		pw_mutex_lock(&mm->tlb_list_lock, PW_LC_TLB_LIST);
 		for (struct pw_tlb **pp = &mm->tlbs; *pp; pp = &(*pp)->next) {
 			if (*pp == t) {
 				*pp = t->next;
 				break;
 			}
 		}
-		pthread_mutex_unlock(&mm->tlb_list_lock);
+		pw_mutex_unlock(&mm->tlb_list_lock, PW_LC_TLB_LIST);
 	}
 	pthread_mutex_destroy(&t->lock);
 	free(t->e);
@@ -98,17 +98,17 @@ PW_API void pw_tlb_destroy(struct pw_tlb *t)
 
 PW_API void pw_tlb_get_stats(struct pw_tlb *t, struct pw_tlb_stats *st)
 {
-	pthread_mutex_lock(&t->lock);
+	pw_mutex_lock(&t->lock, PW_LC_TLB);
 	*st = t->st;
-	pthread_mutex_unlock(&t->lock);
+	pw_mutex_unlock(&t->lock, PW_LC_TLB);
 }
 
 PW_API void pw_tlb_flush_all(struct pw_tlb *t)
 {
-	pthread_mutex_lock(&t->lock);
+	pw_mutex_lock(&t->lock, PW_LC_TLB);
 	memset(t->e, 0, t->nr * sizeof(*t->e));
 	t->gen++;
-	pthread_mutex_unlock(&t->lock);
+	pw_mutex_unlock(&t->lock, PW_LC_TLB);
 }
 
 bool pw_tlb_for(const struct pw_tlb *t, const struct pw_mm *mm)
@@ -127,7 +127,7 @@ bool pw_tlb_lookup(struct pw_tlb *t, uint64_t addr, struct pw_tlb_fill *out)
 	struct tlb_entry *e;
 	bool hit;
 
-	pthread_mutex_lock(&t->lock);
+	pw_mutex_lock(&t->lock, PW_LC_TLB);
 	e = slot(t, vpn);
 	hit = e->vpn == vpn + 1;
 	if (hit) {
@@ -136,7 +136,7 @@ bool pw_tlb_lookup(struct pw_tlb *t, uint64_t addr, struct pw_tlb_fill *out)
 	} else {
 		t->st.misses++;
 	}
-	pthread_mutex_unlock(&t->lock);
+	pw_mutex_unlock(&t->lock, PW_LC_TLB);
 	return hit;
 }
 
@@ -144,9 +144,9 @@ uint64_t pw_tlb_gen(struct pw_tlb *t)
 {
 	uint64_t gen;
 
-	pthread_mutex_lock(&t->lock);
+	pw_mutex_lock(&t->lock, PW_LC_TLB);
 	gen = t->gen;
-	pthread_mutex_unlock(&t->lock);
+	pw_mutex_unlock(&t->lock, PW_LC_TLB);
 	return gen;
 }
 
@@ -161,13 +161,13 @@ void pw_tlb_insert(struct pw_tlb *t, uint64_t addr, const struct pw_tlb_fill *in
 	uint64_t vpn = addr >> PW_PAGE_SHIFT;
 	struct tlb_entry *e;
 
-	pthread_mutex_lock(&t->lock);
+	pw_mutex_lock(&t->lock, PW_LC_TLB);
 	if (t->gen == gen) {
 		e = slot(t, vpn);
 		e->vpn = vpn + 1;
 		e->fill = *in;
 	}
-	pthread_mutex_unlock(&t->lock);
+	pw_mutex_unlock(&t->lock, PW_LC_TLB);
 }
 
 void pw_tlb_invalidate_page(struct pw_tlb *t, uint64_t addr)
@@ -175,11 +175,11 @@ void pw_tlb_invalidate_page(struct pw_tlb *t, uint64_t addr)
 	uint64_t vpn = addr >> PW_PAGE_SHIFT;
 	struct tlb_entry *e;
 
-	pthread_mutex_lock(&t->lock);
+	pw_mutex_lock(&t->lock, PW_LC_TLB);
 	e = slot(t, vpn);
 	if (e->vpn == vpn + 1)
 		e->vpn = 0;
-	pthread_mutex_unlock(&t->lock);
+	pw_mutex_unlock(&t->lock, PW_LC_TLB);
 }
 
 /* Drop the entries of pages in [start, end) (end 0 = top of the space). */
@@ -187,7 +187,7 @@ static void tlb_flush_range(struct pw_tlb *t, uint64_t start, uint64_t end)
 {
 	uint64_t s = start >> PW_PAGE_SHIFT, n = (end - start) >> PW_PAGE_SHIFT;
 
-	pthread_mutex_lock(&t->lock);
+	pw_mutex_lock(&t->lock, PW_LC_TLB);
 	t->st.flushes++;
 	t->gen++;
 	if (end == 0 || n >= t->nr) {
@@ -209,7 +209,7 @@ static void tlb_flush_range(struct pw_tlb *t, uint64_t start, uint64_t end)
 			}
 		}
 	}
-	pthread_mutex_unlock(&t->lock);
+	pw_mutex_unlock(&t->lock, PW_LC_TLB);
 }
 
 void pw_flush_tlb_range(struct pw_mm *mm, uint64_t start, uint64_t end)
@@ -218,10 +218,10 @@ void pw_flush_tlb_range(struct pw_mm *mm, uint64_t start, uint64_t end)
 	if (__atomic_load_n(&pw_debug_skip_tlb_flush, __ATOMIC_RELAXED))
 		return;
 #endif
-	pthread_mutex_lock(&mm->tlb_list_lock);
+	pw_mutex_lock(&mm->tlb_list_lock, PW_LC_TLB_LIST);
 	for (struct pw_tlb *t = mm->tlbs; t; t = t->next)
 		tlb_flush_range(t, start, end);
-	pthread_mutex_unlock(&mm->tlb_list_lock);
+	pw_mutex_unlock(&mm->tlb_list_lock, PW_LC_TLB_LIST);
 	__atomic_fetch_add(&mm->nr_tlb_flushes, 1, __ATOMIC_RELAXED);
 	pw_mmu_notifier_arch_invalidate(mm, start, end);
 }

@@ -141,9 +141,9 @@ static void modify_level(struct modify *m, enum pw_level level, uint64_t table, 
 		}
 		if (kind == PW_PT_MALFORMED && level > PW_LEVEL_PTE) {
 			if (m->op == ZAP) {
-				pw_spin_lock(&pt->lock);
+				pw_pt_upper_lock(pt);
 				pw_entry_write(e.ptep, 0);
-				pw_spin_unlock(&pt->lock);
+				pw_pt_upper_unlock(pt);
 			}
 			continue;
 		}
@@ -151,11 +151,11 @@ static void modify_level(struct modify *m, enum pw_level level, uint64_t table, 
 		PW_BUG_ON(level > PW_LEVEL_PTE &&
 			  ((addr & ~pw_level_mask(level)) || next - addr != pw_level_size(level)));
 		if (level > PW_LEVEL_PTE)
-			pw_spin_lock(&pt->lock);
+			pw_pt_upper_lock(pt);
 		pw_tlb_gather_add(&m->tlb, addr, next - addr);
 		change_leaf(m, &e);
 		if (level > PW_LEVEL_PTE)
-			pw_spin_unlock(&pt->lock);
+			pw_pt_upper_unlock(pt);
 	}
 	if (level == PW_LEVEL_PTE)
 		pw_pt_pte_unlock(pt, table);
@@ -176,6 +176,7 @@ static void modify_range(struct modify *m, uint64_t start, uint64_t end, enum pw
 	modify_level(m, (enum pw_level)pw_root_level(m->mm->pt.cfg.levels), m->mm->pt.root_pfn, start,
 		     end);
 	pw_tlb_gather_flush(&m->tlb); /* the mmap write lock is still held */
+	pw_pt_free_deferred(&m->mm->pt); /* tables unhooked above, after a grace period */
 	pw_mmu_notifier_invalidate_range_end(&r);
 }
 
