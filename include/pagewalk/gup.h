@@ -57,6 +57,32 @@ long pw_get_user_pages(struct pw_mm *mm, uint64_t start, unsigned long nr, unsig
 		       uint64_t *frames);
 
 /**
+ * pw_get_user_pages_fast() - pw_get_user_pages() that first tries without
+ * any lock (the kernel's get_user_pages_fast()).
+ * @mm, @start, @nr, @gup_flags, @frames: as pw_get_user_pages().
+ *
+ * Pages are taken in order, inside an RCU read-side section, with neither
+ * the mmap lock nor page-table locks: each entry is read once; a present,
+ * user-accessible 4 KiB leaf that allows the access (writable for
+ * PW_FOLL_WRITE; for a pin without PW_FOLL_WRITE, not a read-only
+ * anonymous page) has its frame grabbed, then its PMD entry and PTE are
+ * read again and the frame is given back if either changed. So every frame
+ * returned was mapped at its address after its reference was taken. The
+ * first page that cannot be taken this way (missing, read-only for a
+ * write, not present, device-exclusive, huge, changed under us), and every
+ * page after it, goes through pw_get_user_pages() (mmap lock, faults). A
+ * pin that overlapped a fork of @mm (which write-protects and copies
+ * pinned pages) is given back and retaken by the locked path.
+ *
+ * Context: must not hold @mm's mmap lock (the locked part takes it for
+ * read); takes no lock for the lockless part; may be called from any
+ * thread (it registers itself with RCU on first use).
+ * Return: as pw_get_user_pages().
+ */
+long pw_get_user_pages_fast(struct pw_mm *mm, uint64_t start, unsigned long nr, unsigned gup_flags,
+			    uint64_t *frames);
+
+/**
  * pw_put_user_pages() - release what pw_get_user_pages() took.
  * @mm: the address space the frames came from (for its arena).
  * @frames: frames; 0 entries are skipped.

@@ -62,6 +62,15 @@ enum {
 	 * table's lock held for the step (arena mms). Entries above the PTE
 	 * level are reported as without the flag. */
 	PW_WALK_RUNS = 1u << 4,
+	/* Arena mms: walk without the mmap lock and without PTE table locks,
+	 * inside an RCU read-side section from pw_walk_begin() to the end of
+	 * the walk (page-table frames are freed only a grace period after they
+	 * are unhooked, so every table reached stays readable). Each entry is
+	 * read once with acquire ordering; entries may change under the walk
+	 * (faults, munmap, write-protection): decide on the values reported, and
+	 * do not write through @ptep. A long walk delays munmap by as much (it
+	 * waits for the grace period). Foreign mms: no effect. */
+	PW_WALK_NOLOCK = 1u << 5,
 };
 
 /*
@@ -114,6 +123,7 @@ struct pw__walk_private {
 	bool descend;		    /* descend below the current table step */
 	bool done;
 	bool locked;		    /* the PTE table pfn[PW_LEVEL_PTE] is locked */
+	bool rcu;		    /* PW_WALK_NOLOCK: inside pw_rcu_read_lock() */
 	uint64_t addr;		    /* next address to look at */
 	uint64_t wend;		    /* end of the walk (0 = top) */
 	uint64_t piece_end;	    /* end of the huge leaf being cut in pieces */
@@ -167,10 +177,14 @@ struct pw_walk_state {
  * @flags: PW_WALK_*.
  *
  * Context: caller holds @mm's mmap lock (read or write) for the whole loop,
- * unless @mm is foreign. The iterator takes and drops PTE table locks: while
- * it is positioned inside a PTE table, that table's lock is held, so the
- * loop body must not fault, map, unmap or call pw_access() on @mm (it would
- * wait for the lock it holds); it may change the current PTE through @ptep.
+ * unless @mm is foreign or the walk is PW_WALK_NOLOCK. The iterator takes and
+ * drops PTE table locks: while it is positioned inside a PTE table, that
+ * table's lock is held, so the loop body must not fault, map, unmap or call
+ * pw_access() on @mm (it would wait for the lock it holds); it may change the
+ * current PTE through @ptep. With PW_WALK_NOLOCK it holds no lock but an RCU
+ * read-side section: the body may call anything except what waits for a
+ * grace period on the same thread (pw_munmap(), pw_mprotect() and other
+ * changes that free tables would wait for the walk itself).
  * Return: 1 positioned on a step, 0 nothing to report, negative errno:
  * -EINVAL (bad arguments or flags), -ERANGE (non-canonical).
  */

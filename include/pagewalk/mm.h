@@ -351,6 +351,22 @@ struct pw_translation {
 int pw_translate(struct pw_mm *mm, uint64_t addr, struct pw_translation *out);
 
 /**
+ * pw_translate_lockless() - pw_translate() without the mmap lock.
+ *
+ * The walk runs inside an RCU read-side section: page-table frames are
+ * freed only a grace period after they are unhooked, so every table it
+ * reaches stays readable; each entry is read once, with acquire ordering.
+ * The result is the translation at some moment during the call: a
+ * concurrent fault, munmap, mprotect or write-protection may change it
+ * right after (nothing is held on the frame: take a reference with
+ * pw_get_user_pages_fast() to keep it).
+ * Context: any thread, with or without the mmap lock; takes no lock; must
+ * not be called from inside a change that waits for a grace period.
+ * Return: as pw_translate().
+ */
+int pw_translate_lockless(struct pw_mm *mm, uint64_t addr, struct pw_translation *out);
+
+/**
  * struct pw_cpu - the control state of a simulated CPU (pw_access()).
  * @wp: CR0.WP: supervisor writes honour read-only entries.
  * @smep: CR4.SMEP: supervisor fetches from user pages fault.

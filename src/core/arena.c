@@ -41,7 +41,7 @@ static void list_add(struct pw_arena *a, unsigned order, uint64_t pfn)
 		a->meta[head].prev = pfn;
 	a->free_head[order] = pfn;
 	f->order = order;
-	f->flags |= PW_FRAME_FREE;
+	__atomic_fetch_or(&f->flags, PW_FRAME_FREE, __ATOMIC_RELAXED); /* lockless GUP reads flags */
 	a->free_order[pfn] = (uint8_t)(order + 1);
 }
 
@@ -55,7 +55,7 @@ static void list_del(struct pw_arena *a, unsigned order, uint64_t pfn)
 		a->free_head[order] = f->next;
 	if (f->next != NIL)
 		a->meta[f->next].prev = f->prev;
-	f->flags &= ~PW_FRAME_FREE;
+	__atomic_fetch_and(&f->flags, ~(uint32_t)PW_FRAME_FREE, __ATOMIC_RELAXED);
 	a->free_order[pfn] = 0;
 }
 

@@ -53,17 +53,11 @@ static int hw_walk(struct pw_mm *mm, uint64_t addr, struct hw_walk *w)
 	return 0;
 }
 
-PW_API int pw_translate(struct pw_mm *mm, uint64_t addr, struct pw_translation *out)
+static int translate(struct pw_mm *mm, uint64_t addr, struct pw_translation *out)
 {
 	struct hw_walk w;
-	int ret;
+	int ret = hw_walk(mm, addr, &w);
 
-	if (!mm || !out)
-		return -EINVAL;
-	if (!pw_canonical(mm->pt.cfg.levels, addr))
-		return -ERANGE;
-	pw_assert_mmap_locked(mm);
-	ret = hw_walk(mm, addr, &w);
 	out->level = w.level;
 	out->entry = w.bad_frame ? 0 : w.at[w.level].val;
 	if (ret)
@@ -75,6 +69,30 @@ PW_API int pw_translate(struct pw_mm *mm, uint64_t addr, struct pw_translation *
 	out->user = w.us;
 	out->exec = !w.nx;
 	return 0;
+}
+
+PW_API int pw_translate(struct pw_mm *mm, uint64_t addr, struct pw_translation *out)
+{
+	if (!mm || !out)
+		return -EINVAL;
+	if (!pw_canonical(mm->pt.cfg.levels, addr))
+		return -ERANGE;
+	pw_assert_mmap_locked(mm);
+	return translate(mm, addr, out);
+}
+
+PW_API int pw_translate_lockless(struct pw_mm *mm, uint64_t addr, struct pw_translation *out)
+{
+	int ret;
+
+	if (!mm || !out)
+		return -EINVAL;
+	if (!pw_canonical(mm->pt.cfg.levels, addr))
+		return -ERANGE;
+	pw_rcu_read_lock(); /* tables stay allocated (pt/pt.c frees them after a grace period) */
+	ret = translate(mm, addr, out);
+	pw_rcu_read_unlock();
+	return ret;
 }
 
 /* Permission check of SDM 4.6 for a translation that reached a leaf. */

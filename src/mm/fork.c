@@ -54,6 +54,8 @@ PW_API int pw_mm_fork(struct pw_mm *parent, struct pw_mm **out)
 		return ret;
 	pw_mmap_write_lock(parent);
 	pw_mmap_write_lock(child);
+	/* odd from here: a lockless pin (gup_fast.c) that overlaps the copy backs off */
+	__atomic_fetch_add(&parent->write_protect_seq, 1, __ATOMIC_SEQ_CST);
 	ret = dup_vmas(parent, child);
 	for (size_t i = 0; !ret && i < parent->nr_vmas; i++) {
 		struct pw_vma *vma = parent->vmas[i];
@@ -72,6 +74,7 @@ PW_API int pw_mm_fork(struct pw_mm *parent, struct pw_mm **out)
 		pw_tlb_gather_flush(&tlb);
 		pw_mmu_notifier_invalidate_range_end(&r);
 	}
+	__atomic_fetch_add(&parent->write_protect_seq, 1, __ATOMIC_SEQ_CST);
 	pw_mmap_write_unlock(child);
 	pw_mmap_write_unlock(parent);
 	if (ret) {

@@ -37,6 +37,10 @@ struct pw_mm {
 	struct pw_interval_notifier *itv;
 	uint64_t itv_seq;		/* odd while an invalidation meeting an interval runs */
 	unsigned long itv_active;	/* invalidations between start and end */
+	/* gup_fast.c: odd while fork write-protects and copies (the kernel's
+	 * write_protect_seq); pins taken locklessly meanwhile are undone */
+	uint32_t write_protect_seq;
+	uint64_t nr_gup_fast;		/* atomic: pages GUP-fast took without locks */
 };
 
 static inline void pw_assert_mmap_locked(const struct pw_mm *mm)

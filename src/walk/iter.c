@@ -26,6 +26,10 @@ static void finish(struct pw__walk_private *p)
 	pw_seen_free(p->seen);
 	p->seen = NULL;
 	p->done = true;
+	if (p->rcu) {
+		p->rcu = false;
+		pw_rcu_read_unlock();
+	}
 }
 
 static int emit(struct pw_walk_state *st, enum pw_step_type type, enum pw_hole_reason reason,
@@ -85,7 +89,7 @@ static int enter(struct pw__walk_private *p, const struct pw_pt_entry *e, uint64
 		if (err)
 			return err;
 	}
-	if (child == PW_LEVEL_PTE && pt->arena) {
+	if (child == PW_LEVEL_PTE && pt->arena && !p->rcu) {
 		if (!pw_pt_lock_ptes(pt, e))
 			return -EAGAIN;
 		p->locked = true;
@@ -191,7 +195,9 @@ static int step(struct pw_walk_state *st)
 				continue;
 		}
 		e.ptep = p->tbl[L] + pw_index(L, addr);
-		e.val = pw_entry_read(e.ptep);
+		/* acquire: a lockless walk (PW_WALK_NOLOCK) then sees a table this
+		 * entry points at as built before its publication (free on x86) */
+		e.val = __atomic_load_n(e.ptep, __ATOMIC_ACQUIRE);
 		e.level = L;
 		next = pw_addr_end(L, addr, p->lend[L]);
 		p->addr = next;
@@ -287,13 +293,14 @@ PW_API int pw_walk_begin_max(struct pw_walk_state *st, struct pw_mm *mm, uint64_
 	p = &st->_private;
 	if (!mm ||
 	    (flags & ~(PW_WALK_HOLES | PW_WALK_ALL_SIZES | PW_WALK_TABLES | PW_WALK_ALIASES |
-		       PW_WALK_RUNS)) ||
+		       PW_WALK_RUNS | PW_WALK_NOLOCK)) ||
 	    ((start | end) & ~PW_PAGE_MASK) || (end != 0 && start >= end))
 		return p->err = -EINVAL;
 	levels = mm->pt.cfg.levels;
 	if (!pw_canonical(levels, start) || !pw_canonical(levels, end - 1))
 		return p->err = -ERANGE;
-	pw_assert_mmap_locked(mm);
+	if (!(flags & PW_WALK_NOLOCK))
+		pw_assert_mmap_locked(mm);
 	root = (enum pw_level)pw_root_level(levels);
 	low_end = pw_low_half_end(levels);
 	p->flags = flags;
@@ -305,6 +312,10 @@ PW_API int pw_walk_begin_max(struct pw_walk_state *st, struct pw_mm *mm, uint64_
 			return p->err = -ENOMEM;
 	}
 	p->done = false;
+	if ((flags & PW_WALK_NOLOCK) && mm->pt.arena) {
+		pw_rcu_read_lock();
+		p->rcu = true;
+	}
 	p->addr = start;
 	p->wend = end;
 	p->cur = root;

@@ -580,8 +580,17 @@ static int walk_mapping_vma(struct pw_vma *vma, void *arg)
 		return 0; /* skip this VMA only (the kernel stops here) */
 	if (err < 0)
 		return err;
-	return walk_vma_range(walk, vma->vm_start + ((cba - vba) << PW_PAGE_SHIFT),
-			      vma->vm_start + ((cea - vba) << PW_PAGE_SHIFT));
+	/*
+	 * Only the i_mmap lock is held: a munmap of a neighbouring VMA in
+	 * this mm may unhook a table the walk is in. An RCU read-side section
+	 * keeps its frame from being freed (and reused) until the walk of this
+	 * VMA is over; pw_pt_lock_ptes() then sees the parent changed.
+	 */
+	pw_rcu_read_lock();
+	err = walk_vma_range(walk, vma->vm_start + ((cba - vba) << PW_PAGE_SHIFT),
+			     vma->vm_start + ((cea - vba) << PW_PAGE_SHIFT));
+	pw_rcu_read_unlock();
+	return err;
 }
 
 PW_API int pw_walk_page_mapping(struct pw_file *file, uint64_t first_index, uint64_t nr,
