@@ -22,31 +22,52 @@
 #include "mm/gup.h"
 #include "mm/mm.h"
 
-/* Take page @addr locklessly: its frame, or 0 (fall back). */
-static uint64_t fast_one(struct pw_mm *mm, uint64_t addr, unsigned flags)
+/*
+ * Take pages from @addr on, at most @nr, locklessly: one descent to the PMD
+ * entry, then the PTEs of that table one by one. Return how many were taken
+ * into @frames (0 .. @nr); fewer than the table holds means the next page
+ * needs the locked path.
+ */
+static unsigned long fast_table(struct pw_mm *mm, uint64_t addr, unsigned long nr, unsigned flags,
+				uint64_t *frames)
 {
 	struct pw_pt *pt = &mm->pt;
-	struct pw_pt_entry path[PW_MAX_LEVELS], e;
-	uint64_t frame;
+	struct pw_pt_entry pmd;
+	const uint64_t *t;
+	unsigned idx = pw_index(PW_LEVEL_PTE, addr);
+	unsigned long n = 0, room = PW_PTRS_PER_TABLE - idx;
 
-	if (pw_pt_descend(pt, addr, PW_LEVEL_PTE, &e, path) != PW_PT_LEAF || e.level != PW_LEVEL_PTE)
-		return 0; /* missing, not present, device-exclusive, or huge (split by the locked path) */
-	frame = pw_gup_entry_frame(pt, e.level, e.val, addr, flags);
-	if (!frame)
+	if (pw_pt_descend(pt, addr, PW_LEVEL_PMD, &pmd, NULL) != PW_PT_TABLE)
+		return 0; /* missing, or a huge leaf (the locked path splits it) */
+	t = pw_pt_table(pt, pw_pt_next_pfn(pt, pmd.val));
+	if (!t)
 		return 0;
-	/* A pin of a read-only anonymous page may be of a page fork shares
-	 * copy-on-write: the locked path decides (the kernel's gup_must_unshare()). */
-	if ((flags & PW_FOLL_PIN) && !(e.val & PW_RW) &&
-	    (__atomic_load_n(&pw_frame_meta(pt->arena, frame)->flags, __ATOMIC_RELAXED) & PW_FRAME_ANON))
-		return 0;
-	if (!pw_gup_grab(pt->arena, frame, flags))
-		return 0;
-	if (__atomic_load_n(path[PW_LEVEL_PMD].ptep, __ATOMIC_ACQUIRE) != path[PW_LEVEL_PMD].val ||
-	    __atomic_load_n(e.ptep, __ATOMIC_ACQUIRE) != e.val) {
-		pw_gup_ungrab(pt->arena, frame, flags);
-		return 0;
+	if (nr > room)
+		nr = room;
+	for (; n < nr; n++, addr += PW_PAGE_SIZE) {
+		const uint64_t *ptep = t + idx + n;
+		uint64_t v = __atomic_load_n(ptep, __ATOMIC_ACQUIRE);
+		uint64_t frame = pw_gup_entry_frame(pt, PW_LEVEL_PTE, v, addr, flags);
+
+		if (!frame)
+			break; /* none, not present, device-exclusive, read-only for a write */
+		/* A pin of a read-only anonymous page may be of a page fork shares
+		 * copy-on-write: the locked path decides (the kernel's gup_must_unshare()). */
+		if ((flags & PW_FOLL_PIN) && !(v & PW_RW) &&
+		    (__atomic_load_n(&pw_frame_meta(pt->arena, frame)->flags, __ATOMIC_RELAXED) &
+		     PW_FRAME_ANON))
+			break;
+		if (!pw_gup_grab(pt->arena, frame, flags))
+			break;
+		/* the kernel's re-check: still linked, still mapping that frame */
+		if (__atomic_load_n(pmd.ptep, __ATOMIC_ACQUIRE) != pmd.val ||
+		    __atomic_load_n(ptep, __ATOMIC_ACQUIRE) != v) {
+			pw_gup_ungrab(pt->arena, frame, flags);
+			break;
+		}
+		frames[n] = frame;
 	}
-	return frame;
+	return n;
 }
 
 PW_API long pw_get_user_pages_fast(struct pw_mm *mm, uint64_t start, unsigned long nr,
@@ -69,12 +90,14 @@ PW_API long pw_get_user_pages_fast(struct pw_mm *mm, uint64_t start, unsigned lo
 			goto slow; /* a fork is write-protecting: pins wait for it */
 	}
 	pw_rcu_read_lock();
-	for (; done < nr; done++) {
-		uint64_t frame = fast_one(mm, start + ((uint64_t)done << PW_PAGE_SHIFT), gup_flags);
+	while (done < nr) {
+		uint64_t addr = start + ((uint64_t)done << PW_PAGE_SHIFT);
+		unsigned long want = PW_PTRS_PER_TABLE - pw_index(PW_LEVEL_PTE, addr);
+		unsigned long got = fast_table(mm, addr, nr - done, gup_flags, frames + done);
 
-		if (!frame)
+		done += got;
+		if (got < want && done < nr)
 			break;
-		frames[done] = frame;
 	}
 	pw_rcu_read_unlock();
 	/* A seq_cst read-modify-write orders the pins before the second read of
