@@ -114,20 +114,24 @@ static void note_read_held(const struct pw_rwsem *sem)
 
 void pw_rwsem_read_lock_at(struct pw_rwsem *sem, struct pw_lock_site site)
 {
-	uint32_t s = __atomic_load_n(&sem->state, __ATOMIC_RELAXED);
-
 	PW_BUG_ON(pw_rwsem_held(sem)); /* recursive read locking deadlocks behind a writer */
 	pw_lockdep_acquire((enum pw_lock_class)sem->cls, sem, true, site);
 	for (;;) {
-		if (s & (RW_WRITER | RW_WAITERS)) {
+		/* Optimistic: one atomic add (no compare-and-swap loop between readers). */
+		uint32_t s = __atomic_fetch_add(&sem->state, 1, __ATOMIC_ACQUIRE);
+
+		PW_BUG_ON((s & RW_READERS) == RW_READERS);
+		if (likely(!(s & (RW_WRITER | RW_WAITERS))))
+			break;
+		/* A writer holds it or waits: take the count back (letting a waiting
+		 * writer in if ours was the last), and wait while one is there. */
+		s = __atomic_sub_fetch(&sem->state, 1, __ATOMIC_SEQ_CST);
+		if (!(s & RW_READERS) && (s & RW_WAITERS))
+			rw_wake(sem);
+		while (s & (RW_WRITER | RW_WAITERS)) {
 			rw_wait(sem, s);
 			s = __atomic_load_n(&sem->state, __ATOMIC_RELAXED);
-			continue;
 		}
-		PW_BUG_ON((s & RW_READERS) == RW_READERS);
-		if (__atomic_compare_exchange_n(&sem->state, &s, s + 1, true, __ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED))
-			break;
 	}
 	note_read_held(sem);
 }
