@@ -75,35 +75,9 @@ static size_t guest(struct pw_kvm *kvm, struct pw_kvm_access *acc, size_t n, boo
 	return nf;
 }
 
-/*
- * pw_clear_refs() write-protects every VMA, also the agent's reserved range
- * (pagewalk/kvm.h): its stacks and mailbox would then take a write fault
- * with no writable stack to push the exception on (a triple fault, -EIO).
- * Make the agent's present writable pages writable again, as its first
- * writes would if the agent could take them. (The library should keep that
- * range out of clear_refs; reported.)
- */
-static void rearm_agent(struct pw_mm *mm)
-{
-	for (uint64_t a = PW_KVM_AREA_START; a != PW_KVM_AREA_END; a += 4096) {
-		struct pw_vma *vma;
-		bool w;
-
-		pw_mmap_read_lock(mm);
-		vma = pw_vma_lookup(mm, a);
-		w = vma && (vma->vm_flags & PW_VM_WRITE);
-		pw_mmap_read_unlock(mm);
-		if (w && (pme(mm, a) & PW_PM_PRESENT))
-			CHECK_EQ(pw_access(mm, NULL, a, PW_FAULT_WRITE, NULL), 0);
-	}
-}
-
 static int clear_soft_dirty(struct pw_mm *mm)
 {
-	int r = pw_clear_refs(mm, PW_CLEAR_REFS_SOFT_DIRTY);
-
-	rearm_agent(mm);
-	return r;
+	return pw_clear_refs(mm, PW_CLEAR_REFS_SOFT_DIRTY);
 }
 
 static void set(struct pw_kvm_access *a, uint32_t op, uint64_t addr, uint64_t v)

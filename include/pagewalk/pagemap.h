@@ -224,7 +224,9 @@ enum pw_clear_refs_type {
  * one; shared anonymous memory counts as anonymous here, it has no file).
  * Changed entries are flushed from every TLB once, inside one MMU notifier
  * range over the lower half (event PW_MMU_NOTIFY_SOFT_DIRTY for
- * soft-dirty, PW_MMU_NOTIFY_CLEAR for the others).
+ * soft-dirty, PW_MMU_NOTIFY_CLEAR for the others). VMAs inside the KVM
+ * agent's reserved range [PW_KVM_AREA_START, PW_KVM_AREA_END)
+ * (pagewalk/kvm.h) are left alone: the agent's stacks must stay writable.
  *
  * Context: takes the mmap lock for write (the kernel does, for every type
  * that changes VMA flags; ours takes it for all, for one rule); PTE table

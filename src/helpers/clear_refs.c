@@ -11,6 +11,7 @@
  * Dirty in them as hardware does. Changed ranges are gathered and flushed
  * once, inside one notifier range over the whole address space.
  */
+#include <pagewalk/kvm.h>
 #include <pagewalk/pagemap.h>
 #include <pagewalk/pagewalk.h>
 
@@ -82,6 +83,10 @@ static int cr_test_walk(uint64_t start, uint64_t end, struct pw_mm_walk *walk)
 	const struct pw_vma *vma = walk->vma;
 
 	if (vma->vm_flags & PW_VM_PFNMAP)
+		return 1;
+	/* The KVM agent's own pages (pagewalk/kvm.h): its stacks must stay
+	 * writable, or its next exception triple-faults the vCPU. */
+	if (vma->vm_start >= PW_KVM_AREA_START && vma->vm_end <= PW_KVM_AREA_END)
 		return 1;
 	if (c->type == PW_CLEAR_REFS_ANON && vma->vm_file)
 		return 1;
