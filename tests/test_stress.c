@@ -13,7 +13,9 @@
  *   4     forks A into a short-lived child, writes in it, destroys it;
  *   5     walks: the callback walker over A, the iterator over B, and
  *         walk_page_mapping over the file;
- *   6     ptdump of A and pw_translate() at random addresses of B;
+ *   6     ptdump of A, pw_translate() and pw_translate_lockless() at random
+ *         addresses of B, and lockless GUP (pw_get_user_pages_fast(),
+ *         references and pins) of A's anonymous region;
  *   7     dirty rounds: write-protect + clean-record of the file, recording.
  * After the threads are joined, the round's invariants:
  *   - no lost dirty bit: every page written in the round is recorded by a
@@ -31,6 +33,7 @@
 
 #include <pagewalk/dirty.h>
 #include <pagewalk/file.h>
+#include <pagewalk/gup.h>
 #include <pagewalk/iter.h>
 #include <pagewalk/pagewalk.h>
 #include <pagewalk/ptdump.h>
@@ -205,6 +208,24 @@ static void dumper(uint64_t seed)
 				bad("translate", ret);
 		}
 		pw_mmap_read_unlock(mm[1]);
+		for (int j = 0; j < 64; j++) {
+			struct pw_translation t;
+			uint64_t p = rnd(&seed) % APAGES;
+
+			ret = pw_translate_lockless(mm[1], aaddr[1] + p * PG, &t);
+			if (ret && ret != -ENOENT)
+				bad("lockless translate", ret);
+		}
+		{
+			uint64_t frames[32], p = rnd(&seed) % (APAGES - 32);
+			unsigned flags = (rnd(&seed) & 1) ? PW_FOLL_PIN | PW_FOLL_WRITE : 0;
+			long got = pw_get_user_pages_fast(mm[0], aaddr[0] + p * PG, 32, flags, frames);
+
+			if (got != 32)
+				bad("gup-fast", (int)got);
+			if (got > 0)
+				pw_put_user_pages(mm[0], frames, (unsigned long)got, flags);
+		}
 	}
 }
 
