@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include <pagewalk/devx.h>
 #include <pagewalk/dirty.h>
+#include <pagewalk/gup.h>
 #include <pagewalk/file.h>
 #include <pagewalk/mm.h>
 #include <pagewalk/pagemap.h>
@@ -768,6 +770,52 @@ TEST(wp_selftest_scenarios)
 
 /* ---- bad input ----------------------------------------------------------- */
 
+
+/* Device-exclusive entries read as the kernel's swap entries. */
+TEST(device_exclusive_reads_as_swap)
+{
+	struct env e;
+	uint64_t a, fr[2], pm[4], pfn1;
+	struct pw_page_region r[4];
+	struct pw_pm_scan_arg arg = { .size = sizeof(arg) };
+	struct pw_translation t;
+
+	env_init(&e, 4, 64 << 20);
+	REQUIRE_EQ(pw_mmap(e.mm, 0, 4 << 12, PW_PROT_READ | PW_PROT_WRITE,
+			   PW_MAP_PRIVATE | PW_MAP_POPULATE, &a), 0);
+	pw_mmap_read_lock(e.mm);
+	REQUIRE_EQ(pw_translate(e.mm, a + 4096, &t), 0);
+	pw_mmap_read_unlock(e.mm);
+	pfn1 = t.pfn;
+	REQUIRE_EQ(pw_make_device_exclusive_range(e.mm, a + 4096, a + 3 * 4096, &e, fr), 2);
+	CHECK_EQ(fr[0], pfn1);
+	REQUIRE_EQ(pw_pagemap_read(e.mm, a, 4, pm), 4);
+	CHECK(pm[0] & PW_PM_PRESENT);
+	CHECK_EQ(pm[1] & (PW_PM_PRESENT | PW_PM_SWAP), PW_PM_SWAP);
+	CHECK_EQ(pm[1] & PW_PM_PFRAME_MASK, 1 | (pfn1 << 5)); /* type 1, offset the frame */
+	CHECK(pm[1] & PW_PM_MMAP_EXCLUSIVE);
+	CHECK(pm[1] & PW_PM_SOFT_DIRTY); /* written by the populate fault, kept by the entry */
+	CHECK_EQ(pm[1] & PW_PM_FILE, 0);
+	CHECK_EQ(pm[2] & (PW_PM_PRESENT | PW_PM_SWAP), PW_PM_SWAP);
+	arg.start = a;
+	arg.end = a + 4 * 4096;
+	arg.vec = r;
+	arg.vec_len = 4;
+	arg.category_mask = PW_PAGE_IS_SWAPPED;
+	arg.return_mask = PW_PAGE_IS_SWAPPED | PW_PAGE_IS_PRESENT;
+	CHECK_EQ(pw_pagemap_scan(e.mm, &arg), 1);
+	CHECK_EQ(r[0].start, a + 4096);
+	CHECK_EQ(r[0].end, a + 3 * 4096);
+	CHECK_EQ(r[0].categories, PW_PAGE_IS_SWAPPED);
+	/* a CPU access restores it: present again, same frame */
+	CHECK_EQ(pw_access(e.mm, NULL, a + 4096, PW_FAULT_USER, NULL), 0);
+	REQUIRE_EQ(pw_pagemap_read(e.mm, a + 4096, 1, pm), 1);
+	CHECK(pm[0] & PW_PM_PRESENT);
+	CHECK_EQ(pm[0] & PW_PM_PFRAME_MASK, pfn1);
+	pw_put_user_pages(e.mm, fr, 2, 0);
+	env_fini(&e);
+}
+
 TEST(bad_input)
 {
 	struct env e;
@@ -872,6 +920,7 @@ int main(void)
 	RUN(wp_matching_random);
 	RUN(wp_rounds_vs_dirty_helpers);
 	RUN(wp_selftest_scenarios);
+	RUN(device_exclusive_reads_as_swap);
 	RUN(bad_input);
 	return tap_done();
 }

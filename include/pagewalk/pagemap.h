@@ -6,7 +6,14 @@
  * mm/pagemap.rst and soft-dirty.rst describe the formats).
  *
  * What this model has and has not, and how it shows:
- *  - no swap: PW_PM_SWAP and PW_PAGE_IS_SWAPPED are never set;
+ *  - no swap; the only swap-format entries are device-exclusive ones
+ *    (pagewalk/devx.h), reported as the kernel reports them: pagemap sets
+ *    PW_PM_SWAP, the frame field type | frame << 5 (the kernel's swap
+ *    type and offset), soft-dirty from the entry, PW_PM_FILE and
+ *    PW_PM_MMAP_EXCLUSIVE from the frame; PAGEMAP_SCAN gives them
+ *    PW_PAGE_IS_SWAPPED, WRITTEN if the entry keeps write permission (or
+ *    the VMA is not WP-allowed) and SOFT_DIRTY, and never write-protects
+ *    them (WP_MATCHING reports them; they read written until restored);
  *  - no zero page (read faults allocate a zeroed frame): PW_PAGE_IS_PFNZERO
  *    is never set;
  *  - no userfaultfd: the kernel's asynchronous uffd-wp mode (the mode

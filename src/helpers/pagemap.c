@@ -60,6 +60,15 @@ static int pagemap_pte_run(pw_pte_t *pte, uint64_t addr, uint64_t next, struct p
 		uint64_t v = __atomic_load_n(&pte->val, __ATOMIC_RELAXED), pfn;
 
 		if (!pm_leaf_mapped(v)) {
+			if (pm_devx(v)) {
+				const struct pw_frame *f = pw_frame_meta(pm->arena, pw_swp_offset(v));
+
+				*o = none | PW_PM_SWAP | (pm_swap_frame(v) & PW_PM_PFRAME_MASK) |
+				     ((v & PW_SWP_SOFTDIRTY) ? PW_PM_SOFT_DIRTY : 0) |
+				     (pm_frame_file(f, vma->vm_flags) ? PW_PM_FILE : 0) |
+				     (pm_frame_mapcount(f) == 1 ? PW_PM_MMAP_EXCLUSIVE : 0);
+				continue;
+			}
 			*o = none; /* none, or data that is no swap entry here */
 			continue;
 		}

@@ -41,6 +41,22 @@ static inline bool pm_frame_file(const struct pw_frame *f, uint32_t vm_flags)
 		     (vm_flags & PW_VM_SHARED));
 }
 
+/*
+ * A device-exclusive entry (pagewalk/devx.h): a swap-format PTE that still
+ * stands for its frame. pagemap reports it as the kernel reports its swap
+ * entries; PAGEMAP_SCAN as PAGE_IS_SWAPPED.
+ */
+static inline bool pm_devx(uint64_t v)
+{
+	return pw_is_device_exclusive(v);
+}
+
+/* The pagemap frame field of a swap entry: type | offset << 5 (the kernel's MAX_SWAPFILES_SHIFT). */
+static inline uint64_t pm_swap_frame(uint64_t v)
+{
+	return (uint64_t)pw_swp_type(v) | (pw_swp_offset(v) << 5);
+}
+
 static inline int32_t pm_frame_mapcount(const struct pw_frame *f)
 {
 	return f ? __atomic_load_n(&f->mapcount, __ATOMIC_RELAXED) : 0;

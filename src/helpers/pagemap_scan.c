@@ -112,10 +112,33 @@ static inline uint64_t leaf_category(const struct scan *s, const struct pw_vma *
 	return cat;
 }
 
+/* The categories of a device-exclusive entry @v: the kernel's swap-entry ones. */
+static inline uint64_t devx_category(const struct scan *s, const struct pw_vma *vma, uint64_t v)
+{
+	uint64_t cat = s->vma_category | PW_PAGE_IS_SWAPPED;
+
+	if (!s->wp_allowed || (v & PW_SWP_WRITE))
+		cat |= PW_PAGE_IS_WRITTEN;
+	if (v & PW_SWP_SOFTDIRTY)
+		cat |= PW_PAGE_IS_SOFT_DIRTY;
+	if (s->want_file && pm_frame_file(pw_frame_meta(s->arena, pw_swp_offset(v)), vma->vm_flags))
+		cat |= PW_PAGE_IS_FILE;
+	return cat;
+}
+
 /* Should the reported page(s) with @cat be write-protected? */
 static inline bool wants_wp(const struct scan *s, uint64_t cat)
 {
 	return (s->flags & PW_PM_SCAN_WP_MATCHING) && (cat & PW_PAGE_IS_WRITTEN);
+}
+
+/*
+ * Nothing to report in PTE @v (or in the OR of several): no mapped leaf and
+ * no swap-format entry (a device-exclusive one sets its type bits 63:59).
+ */
+static inline bool pm_skippable(uint64_t v)
+{
+	return !pm_leaf_mapped(v) && !(v >> PW_SWP_TYPE_SHIFT);
 }
 
 /* The OR of 8 consecutive PTEs, each read once: a cache line of a table, tested at once. */
@@ -136,7 +159,12 @@ static int scan_pte_run(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_m
 	while (addr != next) {
 		uint64_t v = __atomic_load_n(&pte->val, __ATOMIC_RELAXED), cat, end;
 
-		if (!pm_leaf_mapped(v)) {
+		if (pm_devx(v)) {
+			/* reported, never write-protected (it is not a present PTE) */
+			cat = devx_category(s, walk->vma, v);
+			if (!interesting(s, cat))
+				goto skip;
+		} else if (!pm_leaf_mapped(v)) {
 			/*
 			 * Unpopulated (or not-present data): the VMA's categories.
 			 * Most PTEs of a sparse table are none and not wanted:
@@ -146,12 +174,12 @@ static int scan_pte_run(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_m
 				pte++;
 				addr += PW_PAGE_SIZE;
 				/* a cache line of none PTEs at a time, then PTE by PTE up to the next leaf */
-				while (next - addr >= 8 * PW_PAGE_SIZE && !pm_leaf_mapped(or8(pte))) {
+				while (next - addr >= 8 * PW_PAGE_SIZE && pm_skippable(or8(pte))) {
 					pte += 8;
 					addr += 8 * PW_PAGE_SIZE;
 				}
 				while (addr != next &&
-				       !pm_leaf_mapped(__atomic_load_n(&pte->val, __ATOMIC_RELAXED))) {
+				       pm_skippable(__atomic_load_n(&pte->val, __ATOMIC_RELAXED))) {
 					pte++;
 					addr += PW_PAGE_SIZE;
 				}
