@@ -8,7 +8,11 @@
  * lock, PTE locks), and the host kernel's GUP as process_vm_readv() reads
  * one byte of every page of its own 1 GiB populated mapping (MADV_NOHUGEPAGE;
  * each call pins up to 1024 pages and copies a byte from each). With 1
- * thread and with 2 threads (each its half). Interleaved rounds; medians.
+ * thread and with 2 threads (each its half), and with 1 thread while another
+ * thread maps and unmaps an unrelated 64 KiB range in a loop (it takes the
+ * mmap lock for write, which the locked GUP then waits behind; the
+ * lockless one does not take it). Interleaved rounds, the order rotating;
+ * medians.
  *
  * Lockless translate: random 4 KiB addresses in an 8 GiB populated mapping,
  * pw_translate_lockless() (no mmap lock) from 1 and 2 threads, ns per
@@ -85,14 +89,44 @@ static void *run_job(void *arg)
 	return NULL;
 }
 
-/* ns per page of one round with @threads threads. */
+struct churn {
+	struct pw_mm *mm;
+	int stop;
+	uint64_t ops;
+};
+
+static void *churner(void *arg)
+{
+	struct churn *c = arg;
+	uint64_t a;
+
+	while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
+		if (pw_mmap(c->mm, 0, 16 << 12, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_PRIVATE | PW_MAP_POPULATE,
+			    &a) == 0)
+			pw_munmap(c->mm, a, 16 << 12);
+		__atomic_fetch_add(&c->ops, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static double churn_rate; /* of the last churned round: mmap+munmap pairs per ms */
+
+/* ns per page of one round with @threads threads (0: one thread and a churner). */
 static double gup_round(enum kind k, struct pw_mm *mm, uint64_t base, char *host, uint64_t *frames,
 			int threads)
 {
 	struct job j[2];
-	pthread_t t[2];
-	double t0 = now_ns();
+	pthread_t t[2], ct;
+	struct churn c = { .mm = mm };
+	bool churn = threads == 0;
+	double t0;
 
+	if (churn) {
+		threads = 1;
+		pthread_create(&ct, NULL, churner, &c);
+		usleep(1000);
+	}
+	t0 = now_ns();
 	for (int i = 0; i < threads; i++) {
 		unsigned long per = NPAGES / (unsigned long)threads;
 
@@ -103,7 +137,17 @@ static double gup_round(enum kind k, struct pw_mm *mm, uint64_t base, char *host
 	}
 	for (int i = 0; i < threads; i++)
 		pthread_join(t[i], NULL);
-	return (now_ns() - t0) / (double)NPAGES;
+	{
+		double ns = now_ns() - t0;
+
+		t0 = ns / (double)NPAGES;
+		if (churn) {
+			churn_rate = (double)__atomic_load_n(&c.ops, __ATOMIC_RELAXED) / (ns / 1e6);
+			__atomic_store_n(&c.stop, 1, __ATOMIC_RELAXED);
+			pthread_join(ct, NULL);
+		}
+	}
+	return t0;
 }
 
 struct tr_job {
@@ -154,7 +198,7 @@ int main(int argc, char **argv)
 	struct pw_arena *a;
 	struct pw_mm *mm;
 	uint64_t base, *frames = malloc(NPAGES * sizeof(*frames));
-	double r[3][2][ROUNDS], tr[2][ROUNDS];
+	double r[3][3][ROUNDS], tr[2][ROUNDS], cr[3][ROUNDS];
 	char model[256] = "?";
 	char *host;
 	long ret;
@@ -182,26 +226,36 @@ int main(int argc, char **argv)
 		host[i] = 1;
 	/* the order rotates each round: the run after the kernel's finds cold caches */
 	for (int round = 0; round < ROUNDS; round++)
-		for (int th = 1; th <= 2; th++)
+		for (int th = 0; th <= 2; th++)
 			for (int i = 0; i < 3; i++) {
 				int k = (round + i) % 3;
 
-				r[k][th - 1][round] = gup_round((enum kind)k, mm, base, host, frames, th);
+				if (th == 0 && k == KERNEL) {
+					r[k][2][round] = 0; /* the churn is of our mm */
+					continue;
+				}
+				r[k][th ? th - 1 : 2][round] =
+					gup_round((enum kind)k, mm, base, host, frames, th);
+				if (th == 0)
+					cr[k][round] = churn_rate;
 			}
 	printf("GUP of 1 GiB of populated 4 KiB pages (%llu pages), median of %d interleaved rounds, ns per page\n",
 	       (unsigned long long)NPAGES, ROUNDS);
-	printf("%-34s %10s %10s\n", "", "1 thread", "2 threads");
-	printf("%-34s %10.2f %10.2f\n", "pw_get_user_pages_fast", median(r[FAST][0], ROUNDS),
-	       median(r[FAST][1], ROUNDS));
-	printf("%-34s %10.2f %10.2f\n", "pw_get_user_pages (locked)", median(r[LOCKED][0], ROUNDS),
-	       median(r[LOCKED][1], ROUNDS));
+	printf("%-34s %10s %10s %18s\n", "", "1 thread", "2 threads", "1 thread + munmap");
+	printf("%-34s %10.2f %10.2f %18.2f\n", "pw_get_user_pages_fast", median(r[FAST][0], ROUNDS),
+	       median(r[FAST][1], ROUNDS), median(r[FAST][2], ROUNDS));
+	printf("%-34s %10.2f %10.2f %18.2f\n", "pw_get_user_pages (locked)", median(r[LOCKED][0], ROUNDS),
+	       median(r[LOCKED][1], ROUNDS), median(r[LOCKED][2], ROUNDS));
 	printf("%-34s %10.2f %10.2f\n", "host kernel, process_vm_readv", median(r[KERNEL][0], ROUNDS),
 	       median(r[KERNEL][1], ROUNDS));
-	printf("fast/locked: %.2fx faster (1 thread), %.2fx (2 threads); fast vs kernel: %.2fx, %.2fx\n",
+	printf("fast/locked: %.2fx faster (1 thread), %.2fx (2 threads), %.2fx (with munmap); fast vs kernel: %.2fx, %.2fx\n",
 	       median(r[LOCKED][0], ROUNDS) / median(r[FAST][0], ROUNDS),
 	       median(r[LOCKED][1], ROUNDS) / median(r[FAST][1], ROUNDS),
+	       median(r[LOCKED][2], ROUNDS) / median(r[FAST][2], ROUNDS),
 	       median(r[KERNEL][0], ROUNDS) / median(r[FAST][0], ROUNDS),
 	       median(r[KERNEL][1], ROUNDS) / median(r[FAST][1], ROUNDS));
+	printf("the other thread's mmap+munmap pairs per ms meanwhile: %.1f beside GUP-fast, %.1f beside the locked GUP\n",
+	       median(cr[FAST], ROUNDS), median(cr[LOCKED], ROUNDS));
 	munmap(host, GUP_BYTES);
 	pw_mm_destroy(mm);
 	pw_arena_destroy(a);

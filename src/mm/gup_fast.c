@@ -89,17 +89,20 @@ PW_API long pw_get_user_pages_fast(struct pw_mm *mm, uint64_t start, unsigned lo
 		if (seq & 1)
 			goto slow; /* a fork is write-protecting: pins wait for it */
 	}
-	pw_rcu_read_lock();
 	while (done < nr) {
 		uint64_t addr = start + ((uint64_t)done << PW_PAGE_SHIFT);
 		unsigned long want = PW_PTRS_PER_TABLE - pw_index(PW_LEVEL_PTE, addr);
-		unsigned long got = fast_table(mm, addr, nr - done, gup_flags, frames + done);
+		unsigned long got;
 
+		/* one read-side section per PTE table: a munmap meanwhile waits
+		 * for one table's worth of pages, not for the whole call */
+		pw_rcu_read_lock();
+		got = fast_table(mm, addr, nr - done, gup_flags, frames + done);
+		pw_rcu_read_unlock();
 		done += got;
 		if (got < want && done < nr)
 			break;
 	}
-	pw_rcu_read_unlock();
 	/* A seq_cst read-modify-write orders the pins before the second read of
 	 * the count (fork increments it, then reads pincounts): a full barrier
 	 * on x86, where a fence would do the same (TSan does not model fences). */
