@@ -44,6 +44,7 @@ enum {
 	PW_VM_HUGE_2M = 1u << 16,    /* fault in 2 MiB leaves where aligned */
 	PW_VM_HUGE_1G = 1u << 17,    /* fault in 1 GiB leaves where aligned */
 	PW_VM_SUPERVISOR = 1u << 18, /* entries without US: a kernel mapping */
+	PW_VM_HUGETLB = 1u << 19,    /* a hugetlb mapping (pagewalk/hugetlb.h) */
 	PW_VM_SOFTDIRTY = 1u << 27,  /* every page reads soft-dirty: set on new VMAs, cleared by
 				      * pw_clear_refs(PW_CLEAR_REFS_SOFT_DIRTY); ignored by merging */
 };
@@ -70,6 +71,8 @@ struct pw_vma {
 	 * is linked on (NULL until its first anonymous page), and its list links */
 	struct pw_anon_vma *_anon_vma;
 	struct pw_vma *_av_next, *_av_prev;
+	/* private: the hugetlb VMA lock of a shareable hugetlb VMA (mm/hugetlb.c), else NULL */
+	void *_hugetlb_lock;
 };
 
 /* Protection for pw_mmap()/pw_mprotect(), as PROT_*. */
@@ -90,6 +93,7 @@ enum {
 	PW_MAP_HUGE_1G = 1u << 5,	/* ask for 1 GiB leaves (falls back to 2 MiB, 4 KiB) */
 	PW_MAP_POPULATE = 1u << 6,	/* fault every page in now (write faults if writable) */
 	PW_MAP_SUPERVISOR = 1u << 7,	/* a supervisor-only mapping (US clear) */
+	PW_MAP_HUGETLB = 1u << 8,	/* a hugetlb file mapping (pagewalk/hugetlb.h) */
 };
 
 /**

@@ -89,6 +89,14 @@ static int find_or_create(struct pw_file *f, uint64_t index, uint64_t *out)
 		*out = pfn;
 		return 0;
 	}
+	if (f->hpage_order) { /* hugetlb: the whole huge folio at once */
+		uint64_t n = 1ULL << f->hpage_order;
+
+		ret = pw_hugetlb_folio(f, index, &pfn);
+		if (!ret)
+			*out = pfn + (index & (n - 1));
+		return ret;
+	}
 	ret = pw_frame_alloc(f->arena, 0, &pfn);
 	if (ret)
 		return ret;

@@ -101,6 +101,10 @@ int pw_vma_split(struct pw_mm *mm, size_t i, uint64_t addr)
 	if (!new)
 		return -ENOMEM;
 	*new = *old;
+	if (pw_hugetlb_vma_lock_alloc(new)) { /* each half has its own VMA lock */
+		free(new);
+		return -ENOMEM;
+	}
 	new->vm_start = addr;
 	new->vm_pgoff = old->vm_pgoff + ((addr - old->vm_start) >> PW_PAGE_SHIFT);
 	if (old->vm_file) {
@@ -142,14 +146,14 @@ void pw_vma_merge_around(struct pw_mm *mm, uint64_t addr)
 		mm->vmas[i]->vm_flags |= mm->vmas[i + 1]->vm_flags & PW_VM_SOFTDIRTY;
 		pw_anon_vma_merge(mm->vmas[i], mm->vmas[i + 1], mm->vmas[i]->vm_start,
 				  mm->vmas[i + 1]->vm_end);
-		free(mm->vmas[i + 1]);
+		pw_vma_free(mm->vmas[i + 1]);
 		pw_vma_remove_at(mm, i + 1);
 	}
 	if (i > 0 && pw_vma_can_merge(mm->vmas[i - 1], mm->vmas[i])) {
 		mm->vmas[i - 1]->vm_flags |= mm->vmas[i]->vm_flags & PW_VM_SOFTDIRTY;
 		pw_anon_vma_merge(mm->vmas[i - 1], mm->vmas[i], mm->vmas[i - 1]->vm_start,
 				  mm->vmas[i]->vm_end);
-		free(mm->vmas[i]);
+		pw_vma_free(mm->vmas[i]);
 		pw_vma_remove_at(mm, i);
 	}
 }
