@@ -42,32 +42,6 @@ static uint64_t hpage_size(const struct pw_vma *vma)
 	return pw_level_size(pw_hugetlb_level(vma));
 }
 
-int pw_hugetlb_vma_lock_alloc(struct pw_vma *vma)
-{
-	struct pw_rwsem *l;
-
-	vma->_hugetlb_lock = NULL;
-	if (!pw_vma_is_hugetlb(vma) || !(vma->vm_flags & PW_VM_MAYSHARE))
-		return 0;
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		return -ENOMEM;
-	pw_rwsem_init_class(l, PW_LC_HUGETLB_VMA);
-	vma->_hugetlb_lock = l;
-	return 0;
-}
-
-void pw_vma_free(struct pw_vma *vma)
-{
-	struct pw_rwsem *l = vma ? vma_lock(vma) : NULL;
-
-	if (l) {
-		pw_rwsem_destroy(l);
-		free(l);
-	}
-	free(vma);
-}
-
 void pw_hugetlb_assert_locked(const struct pw_vma *vma)
 {
 	const struct pw_rwsem *l = vma_lock(vma);
@@ -89,60 +63,6 @@ bool pw_hugetlb_range_aligned(const struct pw_vma *vma, uint64_t start, uint64_t
 	if (end > vma->vm_start && end < vma->vm_end && (end & m))
 		return false;
 	return true;
-}
-
-/* ---- files --------------------------------------------------------------- */
-
-PW_API int pw_hugetlb_file_create(struct pw_arena *arena, uint64_t size, uint64_t page_size,
-				  struct pw_file **out)
-{
-	int ret;
-
-	if (!arena || !out || (page_size != PW_PMD_SIZE && page_size != PW_PUD_SIZE) || !size ||
-	    (size & (page_size - 1)))
-		return -EINVAL;
-	ret = pw_file_create(arena, size, out);
-	if (!ret)
-		(*out)->hpage_order = page_size == PW_PUD_SIZE ? 18 : 9;
-	return ret;
-}
-
-PW_API uint64_t pw_file_huge_page_size(const struct pw_file *file)
-{
-	return file && file->hpage_order ? PW_PAGE_SIZE << file->hpage_order : 0;
-}
-
-int pw_hugetlb_folio(struct pw_file *f, uint64_t index, uint64_t *head)
-{
-	uint64_t n = 1ULL << f->hpage_order, first = index & ~(n - 1), pfn, expected = 0;
-	int ret;
-
-	pfn = __atomic_load_n(&f->pages[first], __ATOMIC_ACQUIRE);
-	if (pfn) {
-		*head = pfn;
-		return 0;
-	}
-	ret = pw_frame_alloc(f->arena, f->hpage_order, &pfn);
-	if (ret)
-		return ret;
-	pw_frame_meta(f->arena, pfn)->mapping = f;
-	pw_frame_meta(f->arena, pfn)->index = first;
-	if (!__atomic_compare_exchange_n(&f->pages[first], &expected, pfn, false, __ATOMIC_ACQ_REL,
-					 __ATOMIC_ACQUIRE)) {
-		pw_frame_free(f->arena, pfn, f->hpage_order); /* another fault cached it first */
-		*head = expected;
-		return 0;
-	}
-	for (uint64_t i = 1; i < n; i++) {
-		struct pw_frame *tf = pw_frame_meta(f->arena, pfn + i);
-
-		tf->mapping = f;
-		tf->index = first + i;
-		__atomic_store_n(&f->pages[first + i], pfn + i, __ATOMIC_RELEASE);
-	}
-	__atomic_fetch_add(&f->nr_cached, n, __ATOMIC_RELAXED);
-	*head = pfn;
-	return 0;
 }
 
 /* ---- the walk hook --------------------------------------------------------- */

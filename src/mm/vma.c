@@ -198,3 +198,32 @@ uint64_t pw_devx_restore_value(const struct pw_mm *mm, const struct pw_vma *vma,
 		f |= PW_SW_SOFTDIRTY;
 	return pw_mk_leaf(PW_LEVEL_PTE, pw_swp_offset(v), f);
 }
+
+/* ---- hugetlb VMA locks (mm/hugetlb.c uses them) ---- */
+
+int pw_hugetlb_vma_lock_alloc(struct pw_vma *vma)
+{
+	struct pw_rwsem *l;
+
+	vma->_hugetlb_lock = NULL;
+	if (!pw_vma_is_hugetlb(vma) || !(vma->vm_flags & PW_VM_MAYSHARE))
+		return 0;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	pw_rwsem_init_class(l, PW_LC_HUGETLB_VMA);
+	vma->_hugetlb_lock = l;
+	return 0;
+}
+
+void pw_vma_free(struct pw_vma *vma)
+{
+	struct pw_rwsem *l = vma ? (struct pw_rwsem *)vma->_hugetlb_lock : NULL;
+
+	if (l) {
+		pw_rwsem_destroy(l);
+		free(l);
+	}
+	free(vma);
+}
+
