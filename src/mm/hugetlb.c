@@ -137,8 +137,11 @@ static int find_sharable(struct pw_vma *svma, void *arg)
 	const uint32_t ignore = PW_VM_SOFTDIRTY;
 	uint64_t saddr;
 
-	if (svma == s->vma || !vma_lock(svma) ||
-	    (svma->vm_flags & ~ignore) != (s->vma->vm_flags & ~ignore) || s->index < svma->vm_pgoff)
+	uint32_t sf = __atomic_load_n(&svma->vm_flags, __ATOMIC_RELAXED);
+	uint32_t vf = __atomic_load_n(&s->vma->vm_flags, __ATOMIC_RELAXED);
+
+	if (svma == s->vma || !vma_lock(svma) || (sf & ~ignore) != (vf & ~ignore) ||
+	    s->index < svma->vm_pgoff)
 		return 0;
 	saddr = svma->vm_start + ((s->index - svma->vm_pgoff) << PW_PAGE_SHIFT);
 	if (!want_pmd_share(svma, saddr) || (saddr & (PW_PUD_SIZE - 1)))

@@ -117,7 +117,8 @@ struct pw_file {
 
 static inline bool pw_vma_is_hugetlb(const struct pw_vma *vma)
 {
-	return vma->vm_flags & PW_VM_HUGETLB;
+	/* atomic: mapping walks read vm_flags without the mmap lock (never changes here) */
+	return __atomic_load_n(&vma->vm_flags, __ATOMIC_RELAXED) & PW_VM_HUGETLB;
 }
 /* The level of a hugetlb VMA's leaves (PMD or PUD). */
 enum pw_level pw_hugetlb_level(const struct pw_vma *vma);
