@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pagewalk/dirty.h>
 #include <pagewalk/hugetlb.h>
 #include <pagewalk/pagewalk.h>
 #include <pagewalk/ptdump.h>
@@ -400,6 +401,54 @@ TEST(1g)
 TEST(sharing_destroy_first_to_last) { sharing(0); }
 TEST(sharing_destroy_last_to_first) { sharing(1); }
 
+/* Dirty tracking on a shared hugetlb file: one bit per 4 KiB page of a dirty huge page. */
+TEST(dirty_tracking)
+{
+	struct pw_arena *a;
+	struct pw_mm *m0, *m1;
+	struct pw_file *f;
+	uint64_t free0, bitmap[2048 / 64], start = 0, end = 0;
+
+	if (pw_arena_create(3 * G, &a))
+		abort();
+	free0 = pw_arena_free_frames(a);
+	if (pw_hugetlb_file_create(a, G, M2, &f) || pw_mm_create(a, NULL, &m0) || pw_mm_create(a, NULL, &m1))
+		abort();
+	CHECK_EQ(pw_mmap_file(m0, 4 * G, G, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_SHARED | PW_MAP_FIXED, f, 0, NULL), 0);
+	CHECK_EQ(pw_mmap_file(m1, 8 * G, G, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_SHARED | PW_MAP_FIXED, f, 0, NULL), 0);
+	CHECK_EQ(poke(m0, 4 * G + M2 + 5, 1), 0); /* huge page 1 dirty */
+	CHECK_EQ(peek(m1, 8 * G + 3 * M2), 0);	  /* huge page 3 clean */
+	memset(bitmap, 0, sizeof(bitmap));
+	/* pages 0 .. 2047 (huge pages 0-3): 512 bits of huge page 1 */
+	CHECK_EQ(pw_clean_record_shared_mapping_range(f, 0, 2048, 0, bitmap, &start, &end), 512);
+	CHECK_EQ(start, 512);
+	CHECK_EQ(end, 1024);
+	CHECK_EQ(bitmap[8], ~0ULL);
+	CHECK_EQ(bitmap[7], 0);
+	CHECK_EQ(bitmap[16], 0);
+	CHECK_EQ(entry_of(m1, 8 * G + M2) & PW_D, 0); /* cleaned for both sharers */
+	CHECK_EQ(pw_clean_record_shared_mapping_range(f, 0, 2048, 0, bitmap, &start, &end), 0);
+	/* write-protect: the writable huge entry becomes read-only, a write faults it back */
+	CHECK_EQ(pw_wp_shared_mapping_range(f, 0, 2048), 1);
+	CHECK_EQ(entry_of(m0, 4 * G + M2) & PW_RW, 0);
+	CHECK_EQ(poke(m1, 8 * G + M2, 2), 0);
+	CHECK_EQ(entry_of(m0, 4 * G + M2) & (PW_RW | PW_D), PW_RW | PW_D);
+	/* a range that cuts the huge page records its part and leaves it dirty */
+	memset(bitmap, 0, sizeof(bitmap));
+	start = end = 0;
+	/* both sharers find it dirty (D stays): 256 pages each */
+	CHECK_EQ(pw_clean_record_shared_mapping_range(f, 512, 256, 0, bitmap, &start, &end), 512);
+	CHECK_EQ(end, 768);
+	CHECK_EQ(bitmap[8] & bitmap[11], ~0ULL);
+	CHECK_EQ(bitmap[12], 0);
+	CHECK_EQ(entry_of(m0, 4 * G + M2) & PW_D, PW_D);
+	pw_mm_destroy(m0);
+	pw_mm_destroy(m1);
+	CHECK_EQ(pw_file_destroy(f), 0);
+	CHECK_EQ(pw_arena_free_frames(a), free0);
+	pw_arena_destroy(a);
+}
+
 int main(void)
 {
 	tap_start();
@@ -411,5 +460,6 @@ int main(void)
 	RUN(bad_input);
 	RUN(walks);
 	RUN(1g);
+	RUN(dirty_tracking);
 	return tap_done();
 }
