@@ -4,6 +4,7 @@
  * unsharing, the hugetlb_entry walk, walk_page_mapping over sharers, bad
  * input (ptdumps compared before and after), 1 GiB pages.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,6 +450,46 @@ TEST(dirty_tracking)
 	pw_arena_destroy(a);
 }
 
+/* hugetlb_entry was added last: every other field keeps its offset. */
+TEST(ops_layout)
+{
+	CHECK_EQ(offsetof(struct pw_walk_ops, hugetlb_entry),
+		 offsetof(struct pw_walk_ops, install_pte) + sizeof(void *));
+	CHECK_EQ(sizeof(struct pw_walk_ops), offsetof(struct pw_walk_ops, hugetlb_entry) + sizeof(void *));
+}
+
+/* fork: a shared hugetlb mapping is refaulted (and shared) by the child; a private one is refused. */
+TEST(fork)
+{
+	struct pw_arena *a;
+	struct pw_mm *p, *c = NULL;
+	struct pw_file *f;
+	uint64_t free0;
+
+	if (pw_arena_create(3 * G, &a))
+		abort();
+	free0 = pw_arena_free_frames(a);
+	if (pw_hugetlb_file_create(a, G, M2, &f) || pw_mm_create(a, NULL, &p))
+		abort();
+	CHECK_EQ(pw_mmap_file(p, 4 * G, G, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_SHARED | PW_MAP_FIXED, f, 0, NULL), 0);
+	CHECK_EQ(poke(p, 4 * G + 8, 5), 0);
+	CHECK_EQ(pw_mm_fork(p, &c), 0);
+	CHECK_EQ(peek(c, 4 * G + 8), 5);
+	CHECK_EQ(pmd_table_of(c, 4 * G), pmd_table_of(p, 4 * G));
+	CHECK_EQ(sharers(p, 4 * G), 2);
+	pw_mm_destroy(c);
+	c = NULL;
+	CHECK_EQ(pw_mmap_file(p, 12 * G, 2 * M2, PW_PROT_READ | PW_PROT_WRITE, PW_MAP_PRIVATE | PW_MAP_FIXED, f, 0, NULL), 0);
+	CHECK_EQ(pw_mm_fork(p, &c), -EOPNOTSUPP);
+	CHECK(c == NULL);
+	/* mixing page sizes the other way: a 2 MiB file asked for as 1 GiB pages */
+	CHECK_EQ(pw_mmap_file(p, 16 * G, G, PW_PROT_READ, PW_MAP_SHARED | PW_MAP_HUGE_1G | PW_MAP_FIXED, f, 0, NULL), -EINVAL);
+	pw_mm_destroy(p);
+	CHECK_EQ(pw_file_destroy(f), 0);
+	CHECK_EQ(pw_arena_free_frames(a), free0);
+	pw_arena_destroy(a);
+}
+
 int main(void)
 {
 	tap_start();
@@ -461,5 +502,7 @@ int main(void)
 	RUN(walks);
 	RUN(1g);
 	RUN(dirty_tracking);
+	RUN(ops_layout);
+	RUN(fork);
 	return tap_done();
 }

@@ -11,6 +11,7 @@
  * pw_vma_pgtable_walk_begin(): it must fail.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,7 +31,7 @@ extern bool pw_debug_hugetlb_walk_nolock;
 static struct pw_arena *arena;
 static struct pw_file *file;
 static struct pw_mm *mms[NMM];
-static int stop, bad, seen;
+static int stop, bad, seen, loops;
 
 static uint64_t base(int i)
 {
@@ -85,6 +86,7 @@ static void *walker(void *arg)
 			if (!pw_translate(mm, a, &t))
 				check_leaf(i, a, t.entry);
 		pw_mmap_read_unlock(mm);
+		__atomic_fetch_add(&loops, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
 }
@@ -95,6 +97,7 @@ static void *mapping_walker(void *arg)
 		pw_i_mmap_lock_read(file);
 		pw_walk_page_mapping(file, 0, G >> 12, &hops, (void *)(intptr_t)-1);
 		pw_i_mmap_unlock_read(file);
+		__atomic_fetch_add(&loops, 1, __ATOMIC_RELAXED);
 	}
 	(void)arg;
 	return NULL;
@@ -126,7 +129,11 @@ TEST(unshare_under_walkers)
 	for (int i = 0; i < 2; i++)
 		pthread_create(&w[i], NULL, walker, (void *)(intptr_t)i);
 	pthread_create(&mw, NULL, mapping_walker, NULL);
+	while (__atomic_load_n(&loops, __ATOMIC_RELAXED) < 3)
+		sched_yield(); /* the walkers are running */
 	for (int round = 0; round < 60; round++) {
+		int l0 = __atomic_load_n(&loops, __ATOMIC_RELAXED);
+
 		int i = round % NMM;
 		struct pw_mm *mm = mms[i];
 
@@ -152,6 +159,9 @@ TEST(unshare_under_walkers)
 			touch(mm, base(i), G);
 			break;
 		}
+		/* let the walkers run against each state at least once */
+		while (__atomic_load_n(&loops, __ATOMIC_RELAXED) == l0)
+			sched_yield();
 	}
 	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
 	for (int i = 0; i < 2; i++)

@@ -148,7 +148,12 @@ void pw_mm_destroy(struct pw_mm *mm);
  * its TLBs before its mmap lock drops. The child has no notifiers or TLBs.
  *
  * Context: takes @parent's mmap lock for write, then i_mmap locks.
- * Return: 0; -EINVAL (NULL argument, foreign @parent); -ENOMEM (nothing of
+ * Shared hugetlb mappings (pagewalk/hugetlb.h) copy no entries either (the
+ * child refaults them and shares the parent's PMD tables).
+ *
+ * Return: 0; -EINVAL (NULL argument, foreign @parent); -EOPNOTSUPP (@parent
+ * has a private hugetlb mapping: copying its huge pages whole is not done;
+ * nothing is changed); -ENOMEM (nothing of
  * the child is left; the parent may have had huge leaves split and
  * private entries write-protected, which changes no contents).
  */
@@ -270,7 +275,8 @@ int pw_mmap(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, unsigned fl
  *
  * Context: takes the mmap lock for write.
  * Return: 0 (also when nothing was mapped there), -EINVAL (alignment, zero
- * length, range not canonical or past the top), -ENOMEM (a huge leaf
+ * length, range not canonical or past the top; an edge inside a hugetlb
+ * mapping that is not aligned to its huge page size), -ENOMEM (a huge leaf
  * straddling an edge could not be split; nothing was changed).
  */
 int pw_munmap(struct pw_mm *mm, uint64_t addr, uint64_t len);
@@ -282,7 +288,8 @@ int pw_munmap(struct pw_mm *mm, uint64_t addr, uint64_t len);
  * write fault for private pages, as the kernel does).
  *
  * Context: takes the mmap lock for write.
- * Return: 0, -EINVAL (alignment, length, prot bits), -ENOMEM (a hole in the
+ * Return: 0, -EINVAL (alignment, length, prot bits; an edge inside a
+ * hugetlb mapping not aligned to its huge page size), -ENOMEM (a hole in the
  * range, as the kernel reports it, or no memory to split a huge leaf);
  * on error nothing was changed.
  */
