@@ -75,6 +75,14 @@ static int touch(struct pw_mm *mm, uint64_t addr)
 	return ret;
 }
 
+static void hugetlb_usage(FILE *f)
+{
+	fprintf(f, "usage: pagewalk hugetlb-demo\n\n"
+		   "Three address spaces map one 2 GiB hugetlb file (2 MiB pages) shared and share\n"
+		   "its PMD tables; the PDPT entries, table frames and sharer counts are printed,\n"
+		   "with ptdumps; then one unmaps half of its first GiB and unshares it there.\n");
+}
+
 int cmd_hugetlb(int argc, char **argv)
 {
 	struct pw_arena *arena = NULL;
@@ -84,11 +92,13 @@ int cmd_hugetlb(int argc, char **argv)
 	uint64_t free0 = 0;
 	int ret;
 
-	if (argc > 1) {
-		fprintf(stderr, "usage: pagewalk hugetlb-demo\n");
-		return EXIT_USAGE;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			hugetlb_usage(stdout);
+			return EXIT_OK;
+		}
+		return usage_error("hugetlb-demo", hugetlb_usage, "unknown argument '%s'", argv[i]);
 	}
-	(void)argv;
 	ret = pw_arena_create(3 * GIB, &arena);
 	if (ret)
 		goto out;
