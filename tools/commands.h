@@ -21,6 +21,7 @@ int cmd_kvm(int argc, char **argv);
 int cmd_kernel_bases(int argc, char **argv);
 int cmd_devx(int argc, char **argv);
 int cmd_smaps(int argc, char **argv);
+int cmd_hugetlb(int argc, char **argv);
 
 /*
  * The demo address space (tools/demo_space.c): a heap at 0x555555554000

@@ -22,6 +22,8 @@ static const struct command commands[] = {
 	{ "devx-demo", "a device takes exclusive access to pages a parent and child share", cmd_devx },
 	{ "smaps", "print the demo address space's /proc/PID/smaps (--rollup: smaps_rollup) in the kernel's format",
 	  cmd_smaps },
+	{ "hugetlb-demo", "three address spaces share the PMD tables of a hugetlb file; one unshares",
+	  cmd_hugetlb },
 };
 
 static void usage(FILE *f)

@@ -109,6 +109,18 @@ uint64_t pw_wp_clean_record_shared_mapping_range(struct pw_file *file, uint64_t 
 						 uint64_t *bitmap, uint64_t *start, uint64_t *end,
 						 uint64_t *nr_wp);
 
+/*
+ * Hugetlb files (pagewalk/hugetlb.h): the three helpers work on their huge
+ * entries through the walk's hugetlb_entry, in every sharer (a shared PMD
+ * table is changed once for all of them). A dirty huge page sets one bit
+ * per 4 KiB page of it inside the range, and the return value counts those
+ * pages; its D bit is cleared only when the whole huge page lies in the
+ * range (a huge page cut by the range's edge stays dirty and is recorded
+ * again by the next call: nothing outside the range is lost). A writable
+ * huge entry is made read-only whole and counts as one entry. Hugetlb
+ * entries are not "skipped" (pw_dirty_huge_skipped() counts THP leaves).
+ */
+
 /**
  * pw_dirty_huge_skipped() - huge entries the two helpers met and left
  * alone in mappings of @file since it was created (the kernel WARNs about

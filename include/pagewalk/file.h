@@ -132,7 +132,14 @@ void pw_i_mmap_unlock_write(struct pw_file *file);
  * @flags: PW_MAP_SHARED or PW_MAP_PRIVATE, with PW_MAP_FIXED /
  *         _FIXED_NOREPLACE / _POPULATE. Faults map files with 4 KiB
  *         leaves only (PW_MAP_HUGE_* is -EINVAL); 2 MiB leaves come from
- *         pw_madvise_collapse().
+ *         pw_madvise_collapse(). A hugetlb file (pagewalk/hugetlb.h) is
+ *         mapped as a hugetlb VMA, PW_MAP_HUGETLB or not: @addr (with
+ *         FIXED), @len and @pgoff * 4 KiB must be multiples of its page
+ *         size, the range must lie inside the file, PW_MAP_HUGE_2M /
+ *         _HUGE_1G may be given only if they name that size, and 1 GiB
+ *         pages need a paging mode with pdpe1gb (each -EINVAL otherwise);
+ *         without FIXED a mapping of 1 GiB or more is placed 1 GiB-aligned
+ *         (PMD sharing). PW_MAP_HUGETLB on another file is -EINVAL.
  * @file: the file; several address spaces may map it at once.
  * @pgoff: first page offset mapped.
  * @out: receives the address (may be NULL).

@@ -50,7 +50,8 @@ enum {
  * foreign @mm, unknown flags, @start not page aligned), -EOVERFLOW (the
  * range wraps), -EFAULT (past the top of user space, no VMA, PROT_NONE, a
  * write to a read-only VMA, a supervisor or PW_VM_PFNMAP VMA: the kernel's
- * -EFAULT for each), -ENOMEM. On -errno nothing was changed, except pages
+ * -EFAULT for each; also a hugetlb VMA, pagewalk/hugetlb.h, which the
+ * kernel does pin and we do not yet), -ENOMEM. On -errno nothing was changed, except pages
  * faulted in before a later page failed.
  */
 long pw_get_user_pages(struct pw_mm *mm, uint64_t start, unsigned long nr, unsigned gup_flags,

@@ -44,6 +44,7 @@ enum {
 	PW_VM_HUGE_2M = 1u << 16,    /* fault in 2 MiB leaves where aligned */
 	PW_VM_HUGE_1G = 1u << 17,    /* fault in 1 GiB leaves where aligned */
 	PW_VM_SUPERVISOR = 1u << 18, /* entries without US: a kernel mapping */
+	PW_VM_HUGETLB = 1u << 19,    /* a hugetlb mapping (pagewalk/hugetlb.h) */
 	PW_VM_SOFTDIRTY = 1u << 27,  /* every page reads soft-dirty: set on new VMAs, cleared by
 				      * pw_clear_refs(PW_CLEAR_REFS_SOFT_DIRTY); ignored by merging */
 };
@@ -70,6 +71,8 @@ struct pw_vma {
 	 * is linked on (NULL until its first anonymous page), and its list links */
 	struct pw_anon_vma *_anon_vma;
 	struct pw_vma *_av_next, *_av_prev;
+	/* private: the hugetlb VMA lock of a shareable hugetlb VMA (mm/hugetlb.c), else NULL */
+	void *_hugetlb_lock;
 };
 
 /* Protection for pw_mmap()/pw_mprotect(), as PROT_*. */
@@ -90,6 +93,7 @@ enum {
 	PW_MAP_HUGE_1G = 1u << 5,	/* ask for 1 GiB leaves (falls back to 2 MiB, 4 KiB) */
 	PW_MAP_POPULATE = 1u << 6,	/* fault every page in now (write faults if writable) */
 	PW_MAP_SUPERVISOR = 1u << 7,	/* a supervisor-only mapping (US clear) */
+	PW_MAP_HUGETLB = 1u << 8,	/* a hugetlb file mapping (pagewalk/hugetlb.h) */
 };
 
 /**
@@ -144,7 +148,12 @@ void pw_mm_destroy(struct pw_mm *mm);
  * its TLBs before its mmap lock drops. The child has no notifiers or TLBs.
  *
  * Context: takes @parent's mmap lock for write, then i_mmap locks.
- * Return: 0; -EINVAL (NULL argument, foreign @parent); -ENOMEM (nothing of
+ * Shared hugetlb mappings (pagewalk/hugetlb.h) copy no entries either (the
+ * child refaults them and shares the parent's PMD tables).
+ *
+ * Return: 0; -EINVAL (NULL argument, foreign @parent); -EOPNOTSUPP (@parent
+ * has a private hugetlb mapping: copying its huge pages whole is not done;
+ * nothing is changed); -ENOMEM (nothing of
  * the child is left; the parent may have had huge leaves split and
  * private entries write-protected, which changes no contents).
  */
@@ -266,7 +275,8 @@ int pw_mmap(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, unsigned fl
  *
  * Context: takes the mmap lock for write.
  * Return: 0 (also when nothing was mapped there), -EINVAL (alignment, zero
- * length, range not canonical or past the top), -ENOMEM (a huge leaf
+ * length, range not canonical or past the top; an edge inside a hugetlb
+ * mapping that is not aligned to its huge page size), -ENOMEM (a huge leaf
  * straddling an edge could not be split; nothing was changed).
  */
 int pw_munmap(struct pw_mm *mm, uint64_t addr, uint64_t len);
@@ -278,7 +288,8 @@ int pw_munmap(struct pw_mm *mm, uint64_t addr, uint64_t len);
  * write fault for private pages, as the kernel does).
  *
  * Context: takes the mmap lock for write.
- * Return: 0, -EINVAL (alignment, length, prot bits), -ENOMEM (a hole in the
+ * Return: 0, -EINVAL (alignment, length, prot bits; an edge inside a
+ * hugetlb mapping not aligned to its huge page size), -ENOMEM (a hole in the
  * range, as the kernel reports it, or no memory to split a huge leaf);
  * on error nothing was changed.
  */

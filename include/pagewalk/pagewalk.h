@@ -122,6 +122,24 @@ enum pw_walk_lock {
  *             library knows only as "not present": pw_mprotect() of it
  *             would turn it into a leaf (pt/modify.c), so zap it
  *             (pw_munmap()) rather than change its protection.
+ * @hugetlb_entry: (the kernel's hugetlb_entry; added last, so that every
+ *             other field keeps its offset) once per huge page of a
+ *             hugetlb VMA (pagewalk/hugetlb.h) that the walk meets, with
+ *             @pte pointing at the huge entry (a PMD entry for 2 MiB pages,
+ *             a PUD entry for 1 GiB; read it once: it may be none or
+ *             PROT_NONE), @hmask the huge-page mask (~(size - 1)),
+ *             and [@addr, @next) the part of the page inside the walk.
+ *             Called with the hugetlb VMA lock held for read (or, in
+ *             pw_walk_page_mapping(), the file's i_mmap lock, which also
+ *             keeps the table from being unshared: see
+ *             pw_vma_pgtable_walk_begin()); no page-table lock is held.
+ *             For a hugetlb VMA no pud/pmd/pte callback is called: a huge
+ *             page with no table down to its entry goes to pte_hole with
+ *             @depth -1 instead, as in the kernel's walk_hugetlb_range(). Without a hugetlb_entry the walk passes over hugetlb
+ *             VMAs entirely (no callback but pre_vma/post_vma), as the
+ *             kernel does; pte_hole still reports the gaps between VMAs.
+ *             The iterator (pagewalk/iter.h) reports hugetlb leaves as any
+ *             huge leaf.
  *
  * Entry callbacks get a pointer to the entry (read it with pw_*p_get()),
  * the range [@addr, @next) it covers, clipped to the walk, and the walk.
@@ -142,6 +160,8 @@ struct pw_walk_ops {
 	enum pw_walk_lock walk_lock;
 	int (*pte_run)(pw_pte_t *pte, uint64_t addr, uint64_t next, struct pw_mm_walk *walk);
 	int (*install_pte)(uint64_t addr, uint64_t next, pw_pte_t *ptep, struct pw_mm_walk *walk);
+	int (*hugetlb_entry)(pw_pte_t *pte, uint64_t hmask, uint64_t addr, uint64_t next,
+			     struct pw_mm_walk *walk);
 };
 
 /**

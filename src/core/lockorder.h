@@ -11,6 +11,7 @@
  * mmap locks and two files' i_mmap locks can be held for a rename).
  */
 PW_LOCK_CLASS(MMAP, "mmap lock", PW_LC_NEST)
+PW_LOCK_CLASS(HUGETLB_VMA, "hugetlb VMA lock", 0)
 PW_LOCK_CLASS(I_MMAP, "i_mmap lock", PW_LC_NEST)
 PW_LOCK_CLASS(ANON_VMA, "anon_vma lock", 0)
 PW_LOCK_CLASS(PAGE_TABLE, "page_table_lock", 0)

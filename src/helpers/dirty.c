@@ -177,6 +177,69 @@ static int wp_clean_pud_entry(pw_pud_t *pud, uint64_t addr, uint64_t next, struc
 	return skip_huge(pw_pudp_get(pud).val, walk);
 }
 
+/*
+ * Hugetlb VMAs (pagewalk/hugetlb.h): one huge entry per call, changed in
+ * place with the same atomic ANDs (the walk holds the hugetlb VMA lock, or
+ * in a mapping walk the i_mmap lock, so no unsharing clears it under us).
+ * Clean-record sets one bit per 4 KiB page of a dirty huge page inside the
+ * range and counts each; it clears D only when the whole huge page lies in
+ * the range (else the pages outside would lose their dirty state: they are
+ * recorded again next time). Write-protect counts one entry per huge entry.
+ */
+static int huge_change(pw_pte_t *pte, uint64_t hmask, uint64_t addr, uint64_t next,
+		       struct pw_mm_walk *walk, uint64_t bits, struct clean_walk *cw, uint64_t *nr_wp)
+{
+	struct wp_walk *w = walk->private;
+	uint64_t *e = &pte->val, v = __atomic_load_n(e, __ATOMIC_RELAXED), head = addr & hmask;
+	bool whole = head == addr && next == head + ~hmask + 1, dirty;
+	uint64_t clear = bits, old;
+
+	if (!(v & PW_P))
+		return 0;
+	if (!whole)
+		clear &= ~(uint64_t)PW_D;
+	old = clear ? __atomic_fetch_and(e, ~clear, __ATOMIC_ACQ_REL) : v;
+	dirty = (bits & PW_D) && (old & PW_D);
+	if ((bits & PW_RW) && (old & PW_RW))
+		++*nr_wp;
+	/*
+	 * The entry may sit in a PMD table shared with other address spaces:
+	 * the sharer whose walk came first changed it for all, so each sharer
+	 * flushes its TLBs for every huge page it meets, changed by it or not.
+	 */
+	if (clear)
+		pw_tlb_gather_add(&w->tlb, head, ~hmask + 1);
+	if (dirty) {
+		for (uint64_t a = addr; a < next; a += PW_PAGE_SIZE)
+			record(cw, walk->vma, a);
+	}
+	return 0;
+}
+
+static int wp_hugetlb_entry(pw_pte_t *pte, uint64_t hmask, uint64_t addr, uint64_t next,
+			    struct pw_mm_walk *walk)
+{
+	struct wp_walk *w = walk->private;
+
+	return huge_change(pte, hmask, addr, next, walk, PW_RW, NULL, &w->total);
+}
+
+static int clean_hugetlb_entry(pw_pte_t *pte, uint64_t hmask, uint64_t addr, uint64_t next,
+			       struct pw_mm_walk *walk)
+{
+	uint64_t none = 0;
+
+	return huge_change(pte, hmask, addr, next, walk, PW_D, walk->private, &none);
+}
+
+static int wp_clean_hugetlb_entry(pw_pte_t *pte, uint64_t hmask, uint64_t addr, uint64_t next,
+				  struct pw_mm_walk *walk)
+{
+	struct clean_walk *cw = walk->private;
+
+	return huge_change(pte, hmask, addr, next, walk, PW_RW | PW_D, cw, &cw->nr_wp);
+}
+
 /* Only shared VMAs that may be written are tracked; others are skipped. */
 static int wp_clean_test_walk(uint64_t start, uint64_t end, struct pw_mm_walk *walk)
 {
@@ -210,6 +273,7 @@ static void wp_clean_post_vma(struct pw_mm_walk *walk)
 
 static const struct pw_walk_ops wp_walk_ops = {
 	.pte_run = wp_pte_run,
+	.hugetlb_entry = wp_hugetlb_entry,
 	.pmd_entry = wp_clean_pmd_entry,
 	.pud_entry = wp_clean_pud_entry,
 	.test_walk = wp_clean_test_walk,
@@ -219,6 +283,7 @@ static const struct pw_walk_ops wp_walk_ops = {
 
 static const struct pw_walk_ops clean_walk_ops = {
 	.pte_run = clean_pte_run,
+	.hugetlb_entry = clean_hugetlb_entry,
 	.pmd_entry = wp_clean_pmd_entry,
 	.pud_entry = wp_clean_pud_entry,
 	.test_walk = wp_clean_test_walk,
@@ -228,6 +293,7 @@ static const struct pw_walk_ops clean_walk_ops = {
 
 static const struct pw_walk_ops wp_clean_walk_ops = {
 	.pte_run = wp_clean_pte_run,
+	.hugetlb_entry = wp_clean_hugetlb_entry,
 	.pmd_entry = wp_clean_pmd_entry,
 	.pud_entry = wp_clean_pud_entry,
 	.test_walk = wp_clean_test_walk,

@@ -78,6 +78,15 @@ PW_API int pw_translate(struct pw_mm *mm, uint64_t addr, struct pw_translation *
 	if (!pw_canonical(mm->pt.cfg.levels, addr))
 		return -ERANGE;
 	pw_assert_mmap_locked(mm);
+	if (mm->pt.arena) {
+		struct pw_vma *vma = pw_vma_lookup(mm, addr);
+		int ret;
+
+		pw_vma_pgtable_walk_begin(vma); /* NULL: a no-op */
+		ret = translate(mm, addr, out);
+		pw_vma_pgtable_walk_end(vma);
+		return ret;
+	}
 	return translate(mm, addr, out);
 }
 

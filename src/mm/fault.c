@@ -319,6 +319,8 @@ PW_API int pw_handle_mm_fault(struct pw_mm *mm, uint64_t addr, unsigned flags)
 	if (ret)
 		return ret;
 	addr &= PW_PAGE_MASK;
+	if (pw_vma_is_hugetlb(vma))
+		return pw_hugetlb_fault(mm, vma, addr, flags);
 	do {
 		/* The first entry on the way that is not a table, read without locks. */
 		struct pw_pt_entry e;

@@ -89,6 +89,14 @@ static int find_or_create(struct pw_file *f, uint64_t index, uint64_t *out)
 		*out = pfn;
 		return 0;
 	}
+	if (f->hpage_order) { /* hugetlb: the whole huge folio at once */
+		uint64_t n = 1ULL << f->hpage_order;
+
+		ret = pw_hugetlb_folio(f, index, &pfn);
+		if (!ret)
+			*out = pfn + (index & (n - 1));
+		return ret;
+	}
 	ret = pw_frame_alloc(f->arena, 0, &pfn);
 	if (ret)
 		return ret;
@@ -400,3 +408,58 @@ PW_API uint64_t pw_dirty_huge_skipped(const struct pw_file *file)
 {
 	return __atomic_load_n(&file->huge_skipped, __ATOMIC_RELAXED);
 }
+
+/* ---- hugetlb files (pagewalk/hugetlb.h) ---- */
+
+PW_API int pw_hugetlb_file_create(struct pw_arena *arena, uint64_t size, uint64_t page_size,
+				  struct pw_file **out)
+{
+	int ret;
+
+	if (!arena || !out || (page_size != PW_PMD_SIZE && page_size != PW_PUD_SIZE) || !size ||
+	    (size & (page_size - 1)))
+		return -EINVAL;
+	ret = pw_file_create(arena, size, out);
+	if (!ret)
+		(*out)->hpage_order = page_size == PW_PUD_SIZE ? 18 : 9;
+	return ret;
+}
+
+PW_API uint64_t pw_file_huge_page_size(const struct pw_file *file)
+{
+	return file && file->hpage_order ? PW_PAGE_SIZE << file->hpage_order : 0;
+}
+
+int pw_hugetlb_folio(struct pw_file *f, uint64_t index, uint64_t *head)
+{
+	uint64_t n = 1ULL << f->hpage_order, first = index & ~(n - 1), pfn, expected = 0;
+	int ret;
+
+	pfn = __atomic_load_n(&f->pages[first], __ATOMIC_ACQUIRE);
+	if (pfn) {
+		*head = pfn;
+		return 0;
+	}
+	ret = pw_frame_alloc(f->arena, f->hpage_order, &pfn);
+	if (ret)
+		return ret;
+	pw_frame_meta(f->arena, pfn)->mapping = f;
+	pw_frame_meta(f->arena, pfn)->index = first;
+	if (!__atomic_compare_exchange_n(&f->pages[first], &expected, pfn, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		pw_frame_free(f->arena, pfn, f->hpage_order); /* another fault cached it first */
+		*head = expected;
+		return 0;
+	}
+	for (uint64_t i = 1; i < n; i++) {
+		struct pw_frame *tf = pw_frame_meta(f->arena, pfn + i);
+
+		tf->mapping = f;
+		tf->index = first + i;
+		__atomic_store_n(&f->pages[first + i], pfn + i, __ATOMIC_RELEASE);
+	}
+	__atomic_fetch_add(&f->nr_cached, n, __ATOMIC_RELAXED);
+	*head = pfn;
+	return 0;
+}
+

@@ -19,17 +19,21 @@ static int dup_vmas(struct pw_mm *parent, struct pw_mm *child)
 			return -ENOMEM;
 		*nv = *parent->vmas[i];
 		nv->vm_mm = child;
+		if (pw_hugetlb_vma_lock_alloc(nv)) {
+			free(nv);
+			return -ENOMEM;
+		}
 		nv->_it_left = nv->_it_right = NULL;
 		ret = pw_anon_vma_fork(nv, parent->vmas[i]); /* a new anon_vma under the parent's */
 		if (ret) {
-			free(nv);
+			pw_vma_free(nv);
 			return ret;
 		}
 		ret = pw_vma_insert(child, nv);
 		if (ret) {
 			pw_anon_vma_unlink(nv);
 			pw_anon_vma_release(nv);
-			free(nv);
+			pw_vma_free(nv);
 			return ret;
 		}
 		if (nv->vm_file) {
@@ -49,6 +53,14 @@ PW_API int pw_mm_fork(struct pw_mm *parent, struct pw_mm **out)
 
 	if (!parent || !parent->pt.arena || !out)
 		return -EINVAL;
+	/* Private hugetlb mappings would need their huge leaves copied whole (not done). */
+	pw_mmap_read_lock(parent);
+	for (size_t i = 0; i < parent->nr_vmas; i++)
+		if (pw_vma_is_hugetlb(parent->vmas[i]) && !(parent->vmas[i]->vm_flags & PW_VM_SHARED)) {
+			pw_mmap_read_unlock(parent);
+			return -EOPNOTSUPP;
+		}
+	pw_mmap_read_unlock(parent);
 	ret = pw_mm_create(parent->pt.arena, &parent->pt.cfg, &child);
 	if (ret)
 		return ret;

@@ -54,6 +54,10 @@ static int vma_ok(const struct pw_vma *vma, unsigned flags)
 
 	if (f & (PW_VM_PFNMAP | PW_VM_SUPERVISOR))
 		return -EFAULT;
+	/* Hugetlb: holds would have to be taken on the huge folio, which frame
+	 * counts here cannot express per 4 KiB page; refused, never split. */
+	if (f & PW_VM_HUGETLB)
+		return -EFAULT;
 	if ((flags & PW_FOLL_WRITE) && !(f & PW_VM_WRITE))
 		return -EFAULT;
 	if (!(f & (PW_VM_READ | PW_VM_WRITE | PW_VM_EXEC)))

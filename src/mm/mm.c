@@ -81,6 +81,8 @@ PW_API void pw_mm_destroy(struct pw_mm *mm)
 	pw_mmu_notifier_release(mm);
 	if (mm->pt.arena) {
 		pw_mmap_write_lock(mm);
+		for (size_t i = 0; i < mm->nr_vmas; i++) /* shared PMD tables stay with the others */
+			pw_hugetlb_unshare_range(mm, mm->vmas[i], mm->vmas[i]->vm_start, mm->vmas[i]->vm_end);
 		for (size_t i = 0; i < mm->nr_vmas; i++) {
 			pw_vma_unlink_file(mm->vmas[i]);
 			pw_anon_vma_unlink(mm->vmas[i]);
@@ -93,7 +95,7 @@ PW_API void pw_mm_destroy(struct pw_mm *mm)
 		}
 		for (size_t i = 0; i < mm->nr_vmas; i++) {
 			pw_anon_vma_release(mm->vmas[i]);
-			free(mm->vmas[i]);
+			pw_vma_free(mm->vmas[i]);
 		}
 		pw_mmap_write_unlock(mm);
 		pw_pt_table_free(&mm->pt, mm->pt.root_pfn);
@@ -196,6 +198,21 @@ static int split_at(struct pw_mm *mm, uint64_t addr)
 	return 0;
 }
 
+/*
+ * Hugetlb VMAs in [start, end): every cut inside one must be aligned to its
+ * page size (-EINVAL); with @unshare, then unshare their PMD tables there.
+ */
+static int hugetlb_prepare(struct pw_mm *mm, uint64_t start, uint64_t end, bool unshare)
+{
+	for (size_t i = pw_vma_index(mm, start); i < mm->nr_vmas && mm->vmas[i]->vm_start < end; i++)
+		if (!pw_hugetlb_range_aligned(mm->vmas[i], start, end))
+			return -EINVAL;
+	for (size_t i = pw_vma_index(mm, start);
+	     unshare && i < mm->nr_vmas && mm->vmas[i]->vm_start < end; i++)
+		pw_hugetlb_unshare_range(mm, mm->vmas[i], start, end);
+	return 0;
+}
+
 /* Unmap [start, end) with the mmap write lock held. */
 static int do_munmap(struct pw_mm *mm, uint64_t start, uint64_t end)
 {
@@ -203,13 +220,16 @@ static int do_munmap(struct pw_mm *mm, uint64_t start, uint64_t end)
 	int ret;
 
 	/* Everything that can fail comes first: splitting leaves and VMAs. */
-	ret = pw_split_huge_edges(mm, start, end);
+	ret = hugetlb_prepare(mm, start, end, false);
+	if (!ret)
+		ret = pw_split_huge_edges(mm, start, end);
 	if (!ret)
 		ret = split_at(mm, start);
 	if (!ret)
 		ret = split_at(mm, end);
 	if (ret)
 		return ret;
+	hugetlb_prepare(mm, start, end, true); /* shared PMD tables: unshare before the zap */
 	/* Off the reverse maps first: no rmap walk reaches tables the zap frees. */
 	for (i = pw_vma_index(mm, start); i < mm->nr_vmas && mm->vmas[i]->vm_start < end; i++) {
 		pw_vma_unlink_file(mm->vmas[i]);
@@ -219,7 +239,7 @@ static int do_munmap(struct pw_mm *mm, uint64_t start, uint64_t end)
 	i = pw_vma_index(mm, start);
 	while (i < mm->nr_vmas && mm->vmas[i]->vm_start < end) {
 		pw_anon_vma_release(mm->vmas[i]); /* after the zap: mapped frames keep a live anon_vma */
-		free(mm->vmas[i]);
+		pw_vma_free(mm->vmas[i]);
 		pw_vma_remove_at(mm, i);
 	}
 	return 0;
@@ -258,7 +278,7 @@ static int mmap_region(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, 
 {
 	const unsigned known = PW_MAP_PRIVATE | PW_MAP_SHARED | PW_MAP_FIXED |
 			       PW_MAP_FIXED_NOREPLACE | PW_MAP_HUGE_2M | PW_MAP_HUGE_1G |
-			       PW_MAP_POPULATE | PW_MAP_SUPERVISOR;
+			       PW_MAP_POPULATE | PW_MAP_SUPERVISOR | PW_MAP_HUGETLB;
 	bool fixed = flags & (PW_MAP_FIXED | PW_MAP_FIXED_NOREPLACE);
 	struct pw_vma *vma;
 	uint64_t align = PW_PAGE_SIZE;
@@ -280,6 +300,19 @@ static int mmap_region(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, 
 		align = PW_PMD_SIZE;
 	if (len < align)
 		align = PW_PAGE_SIZE;
+	if (file && file->hpage_order) {
+		uint64_t hsz = PW_PAGE_SIZE << file->hpage_order;
+
+		/* the kernel's hugetlbfs_file_mmap() and hugetlb_get_unmapped_area() */
+		if ((len | addr | (pgoff << PW_PAGE_SHIFT)) & (hsz - 1))
+			return -EINVAL;
+		if (hsz == PW_PUD_SIZE && !mm->pt.cfg.pdpe1gb)
+			return -EINVAL; /* no 1 GiB pages in this paging mode */
+		if (pgoff > file->nr_pages || (len >> PW_PAGE_SHIFT) > file->nr_pages - pgoff)
+			return -EINVAL; /* the file cannot grow here */
+		align = len >= PW_PUD_SIZE ? PW_PUD_SIZE : hsz; /* room for PMD sharing */
+		flags &= ~(PW_MAP_HUGE_2M | PW_MAP_HUGE_1G);
+	}
 
 	vma = calloc(1, sizeof(*vma));
 	if (!vma)
@@ -325,7 +358,11 @@ static int mmap_region(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, 
 		vma->vm_flags |= PW_VM_HUGE_1G | PW_VM_HUGE_2M;
 	if (flags & PW_MAP_SUPERVISOR)
 		vma->vm_flags |= PW_VM_SUPERVISOR;
-	ret = pw_vma_insert(mm, vma);
+	if (file && file->hpage_order)
+		vma->vm_flags |= PW_VM_HUGETLB;
+	ret = pw_hugetlb_vma_lock_alloc(vma);
+	if (!ret)
+		ret = pw_vma_insert(mm, vma);
 	if (ret)
 		goto fail;
 	if (file) {
@@ -358,7 +395,7 @@ static int mmap_region(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, 
 	return 0;
 fail:
 	pw_mmap_write_unlock(mm);
-	free(vma);
+	pw_vma_free(vma);
 	return ret;
 }
 
@@ -371,7 +408,15 @@ PW_API int pw_mmap(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, unsi
 PW_API int pw_mmap_file(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot, unsigned flags,
 			struct pw_file *file, uint64_t pgoff, uint64_t *out)
 {
-	if (!file || (flags & (PW_MAP_HUGE_2M | PW_MAP_HUGE_1G)))
+	uint64_t hsz = pw_file_huge_page_size(file);
+
+	if (!file)
+		return -EINVAL;
+	/* PW_MAP_HUGETLB and a page size fit a hugetlb file only, and its own size */
+	if (!hsz && (flags & (PW_MAP_HUGE_2M | PW_MAP_HUGE_1G | PW_MAP_HUGETLB)))
+		return -EINVAL;
+	if (((flags & PW_MAP_HUGE_2M) && hsz != PW_PMD_SIZE) ||
+	    ((flags & PW_MAP_HUGE_1G) && hsz != PW_PUD_SIZE))
 		return -EINVAL;
 	if (pgoff + (len >> PW_PAGE_SHIFT) < pgoff || pgoff > (1ULL << 52))
 		return -EINVAL;
@@ -421,13 +466,16 @@ PW_API int pw_mprotect(struct pw_mm *mm, uint64_t addr, uint64_t len, int prot)
 		}
 		a = mm->vmas[i]->vm_end;
 	}
-	ret = pw_split_huge_edges(mm, addr, end);
+	ret = hugetlb_prepare(mm, addr, end, false);
+	if (!ret)
+		ret = pw_split_huge_edges(mm, addr, end);
 	if (!ret)
 		ret = split_at(mm, addr);
 	if (!ret)
 		ret = split_at(mm, end);
 	if (ret)
 		goto out;
+	hugetlb_prepare(mm, addr, end, true); /* shared PMD tables: unshare before the change */
 	for (i = pw_vma_index(mm, addr); i < mm->nr_vmas && mm->vmas[i]->vm_start < end; i++) {
 		struct pw_vma *vma = mm->vmas[i];
 

@@ -16,6 +16,7 @@
 #include "mm/tlb.h"
 
 #include <pagewalk/hmm.h>
+#include <pagewalk/hugetlb.h>
 
 struct pw_mm {
 	struct pw_pt pt;	  /* the tables: root, format, page_table_lock */
@@ -41,6 +42,7 @@ struct pw_mm {
 	 * write_protect_seq); pins taken locklessly meanwhile are undone */
 	uint32_t write_protect_seq;
 	uint64_t nr_gup_fast;		/* atomic: pages GUP-fast took without locks */
+	uint64_t nr_shared_faults;	/* atomic: hugetlb faults that shared a PMD table */
 };
 
 static inline void pw_assert_mmap_locked(const struct pw_mm *mm)
@@ -108,6 +110,35 @@ struct pw_file {
 	struct pw_vma *i_mmap;	/* root of the interval tree of VMAs (file.c) */
 	uint64_t nr_vmas;
 	uint64_t huge_skipped;	/* atomic: huge entries the dirty helpers skipped */
+	unsigned hpage_order;	/* hugetlb file: 9 (2 MiB) or 18 (1 GiB); 0 otherwise */
 };
+
+/* ---- hugetlb (hugetlb.c) ------------------------------------------------ */
+
+static inline bool pw_vma_is_hugetlb(const struct pw_vma *vma)
+{
+	/* atomic: mapping walks read vm_flags without the mmap lock (never changes here) */
+	return __atomic_load_n(&vma->vm_flags, __ATOMIC_RELAXED) & PW_VM_HUGETLB;
+}
+/* The level of a hugetlb VMA's leaves (PMD or PUD). */
+enum pw_level pw_hugetlb_level(const struct pw_vma *vma);
+/* Give a new shareable hugetlb VMA (a split's or fork's copy) its own lock: 0, -ENOMEM. */
+int pw_hugetlb_vma_lock_alloc(struct pw_vma *vma);
+/* The huge folio caching @index of hugetlb file @f (allocated on first use): its head, no reference taken. */
+int pw_hugetlb_folio(struct pw_file *f, uint64_t index, uint64_t *head);
+/* Free a VMA, with its hugetlb VMA lock. */
+void pw_vma_free(struct pw_vma *vma);
+/* A fault on a hugetlb VMA (the caller holds the mmap lock): as pw_handle_mm_fault(). */
+int pw_hugetlb_fault(struct pw_mm *mm, struct pw_vma *vma, uint64_t addr, unsigned flags);
+/* Is [start, end) aligned to @vma's huge page size (no-op true for other VMAs)? */
+bool pw_hugetlb_range_aligned(const struct pw_vma *vma, uint64_t start, uint64_t end);
+/*
+ * Unshare every shared PMD table of the hugetlb VMA @vma that [start, end)
+ * meets (huge_pmd_unshare()): takes the VMA lock for write, then i_mmap
+ * for write. Context: mmap lock held for write.
+ */
+void pw_hugetlb_unshare_range(struct pw_mm *mm, struct pw_vma *vma, uint64_t start, uint64_t end);
+/* Assert (debug builds) that the hugetlb VMA lock of @vma is held, if it has one. */
+void pw_hugetlb_assert_locked(const struct pw_vma *vma);
 
 #endif /* PAGEWALK_MM_PRIVATE_H */

@@ -101,6 +101,10 @@ int pw_vma_split(struct pw_mm *mm, size_t i, uint64_t addr)
 	if (!new)
 		return -ENOMEM;
 	*new = *old;
+	if (pw_hugetlb_vma_lock_alloc(new)) { /* each half has its own VMA lock */
+		free(new);
+		return -ENOMEM;
+	}
 	new->vm_start = addr;
 	new->vm_pgoff = old->vm_pgoff + ((addr - old->vm_start) >> PW_PAGE_SHIFT);
 	if (old->vm_file) {
@@ -142,14 +146,14 @@ void pw_vma_merge_around(struct pw_mm *mm, uint64_t addr)
 		mm->vmas[i]->vm_flags |= mm->vmas[i + 1]->vm_flags & PW_VM_SOFTDIRTY;
 		pw_anon_vma_merge(mm->vmas[i], mm->vmas[i + 1], mm->vmas[i]->vm_start,
 				  mm->vmas[i + 1]->vm_end);
-		free(mm->vmas[i + 1]);
+		pw_vma_free(mm->vmas[i + 1]);
 		pw_vma_remove_at(mm, i + 1);
 	}
 	if (i > 0 && pw_vma_can_merge(mm->vmas[i - 1], mm->vmas[i])) {
 		mm->vmas[i - 1]->vm_flags |= mm->vmas[i]->vm_flags & PW_VM_SOFTDIRTY;
 		pw_anon_vma_merge(mm->vmas[i - 1], mm->vmas[i], mm->vmas[i - 1]->vm_start,
 				  mm->vmas[i]->vm_end);
-		free(mm->vmas[i]);
+		pw_vma_free(mm->vmas[i]);
 		pw_vma_remove_at(mm, i);
 	}
 }
@@ -194,3 +198,32 @@ uint64_t pw_devx_restore_value(const struct pw_mm *mm, const struct pw_vma *vma,
 		f |= PW_SW_SOFTDIRTY;
 	return pw_mk_leaf(PW_LEVEL_PTE, pw_swp_offset(v), f);
 }
+
+/* ---- hugetlb VMA locks (mm/hugetlb.c uses them) ---- */
+
+int pw_hugetlb_vma_lock_alloc(struct pw_vma *vma)
+{
+	struct pw_rwsem *l;
+
+	vma->_hugetlb_lock = NULL;
+	if (!pw_vma_is_hugetlb(vma) || !(vma->vm_flags & PW_VM_MAYSHARE))
+		return 0;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	pw_rwsem_init_class(l, PW_LC_HUGETLB_VMA);
+	vma->_hugetlb_lock = l;
+	return 0;
+}
+
+void pw_vma_free(struct pw_vma *vma)
+{
+	struct pw_rwsem *l = vma ? (struct pw_rwsem *)vma->_hugetlb_lock : NULL;
+
+	if (l) {
+		pw_rwsem_destroy(l);
+		free(l);
+	}
+	free(vma);
+}
+

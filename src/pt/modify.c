@@ -43,7 +43,9 @@ static void release_leaf(struct pw_mm *mm, enum pw_level level, uint64_t v)
 	} else {
 		f = pw_frame_meta(mm->pt.arena, pfn);
 	}
-	__atomic_fetch_sub(&mm->rss, pw_level_size(level) >> PW_PAGE_SHIFT, __ATOMIC_RELAXED);
+	/* hugetlb page-cache folios are not counted in rss (mm/hugetlb.c) */
+	if (!f || !f->mapping || !((const struct pw_file *)f->mapping)->hpage_order)
+		__atomic_fetch_sub(&mm->rss, pw_level_size(level) >> PW_PAGE_SHIFT, __ATOMIC_RELAXED);
 	/* atomic: a page-cache frame's flags change under other mms (PW_FRAME_DIRTY) */
 	if (!f || (__atomic_load_n(&f->flags, __ATOMIC_RELAXED) & PW_FRAME_RESERVED))
 		return;

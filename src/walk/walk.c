@@ -321,6 +321,55 @@ static int check_args(struct pw_mm *mm, uint64_t start, uint64_t end, const stru
 	return check_lock(mm, ops->walk_lock);
 }
 
+/*
+ * The kernel's walk_hugetlb_range(): one hugetlb_entry per huge page of
+ * [start, end) of a hugetlb VMA, none ones as -1 holes; the caller holds
+ * the hook (pw_vma_pgtable_walk_begin()).
+ */
+static int walk_hugetlb(struct pw_mm_walk *walk, uint64_t start, uint64_t end)
+{
+	const struct pw_walk_ops *ops = walk->ops;
+	enum pw_level level = pw_hugetlb_level(walk->vma);
+	uint64_t hmask = pw_level_mask(level), addr = start, next;
+	struct pw_pt *pt = &walk->mm->pt;
+	int err = 0;
+
+	pw_hugetlb_assert_locked(walk->vma);
+	for (; addr < end; addr = next) {
+		struct pw_pt_entry e;
+		int kind = pw_pt_descend(pt, addr, level, &e, NULL);
+
+		next = (addr & hmask) + pw_level_size(level);
+		if (next > end)
+			next = end;
+		if (kind < 0)
+			return -EIO;
+		if (e.level == level) /* none entries too, as the kernel's */
+			err = ops->hugetlb_entry((pw_pte_t *)e.ptep, hmask, addr, next, walk);
+		else if (ops->pte_hole) /* no table down to the huge entry */
+			err = ops->pte_hole(addr, next, -1, walk);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* The tables of one VMA's part, inside the walk hook. */
+static int walk_vma_tables(struct pw_mm_walk *walk, uint64_t start, uint64_t end)
+{
+	int err = 0;
+
+	if (walk->vma && pw_vma_is_hugetlb(walk->vma) && !walk->ops->hugetlb_entry)
+		return 0; /* the kernel passes over hugetlb VMAs without a hugetlb_entry */
+	pw_vma_pgtable_walk_begin(walk->vma); /* a no-op but for shareable hugetlb VMAs */
+	if (walk->vma && pw_vma_is_hugetlb(walk->vma))
+		err = walk_hugetlb(walk, start, end);
+	else
+		err = walk_tables(walk, start, end);
+	pw_vma_pgtable_walk_end(walk->vma);
+	return err;
+}
+
 /* One VMA's part: pre_vma, the tables, post_vma. */
 static int walk_vma_range(struct pw_mm_walk *walk, uint64_t start, uint64_t end)
 {
@@ -332,7 +381,7 @@ static int walk_vma_range(struct pw_mm_walk *walk, uint64_t start, uint64_t end)
 		if (err)
 			return err;
 	}
-	err = walk_tables(walk, start, end);
+	err = walk_vma_tables(walk, start, end);
 	if (ops->post_vma)
 		ops->post_vma(walk);
 	return err;
