@@ -122,6 +122,39 @@ uint64_t pw_wp_clean_record_shared_mapping_range(struct pw_file *file, uint64_t 
  */
 
 /**
+ * pw_clean_record_young_shared_mapping_range() - clean-record that reads
+ * only the PTE tables accessed since its previous call (an extension; for
+ * hardware-dirty tracking, where entries stay writable and the MMU sets D).
+ * @file, @first_index, @nr, @bitmap_pgoff, @bitmap, @start, @end: as
+ *          pw_clean_record_shared_mapping_range().
+ * @nr_skipped: if not NULL, set to the number of PTE tables not read.
+ *
+ * Every MMU walk sets Accessed in each table entry it goes through (a KVM
+ * vCPU's real MMU, tests/test_kvm_abit.c; pw_access()), and a fault sets it
+ * in the PMD entry above the PTE it changes. So a PTE table whose PMD entry
+ * has A clear holds no PTE that became dirty since A was cleared. This call
+ * skips such tables; of the others it clears A in the PMD entry (and
+ * flushes the table's span from every TLB, so that the next access walks
+ * again) and cleans and records their PTEs as
+ * pw_clean_record_shared_mapping_range() does. Only a PMD entry whose whole
+ * 2 MiB span is in the range and in one VMA is skipped or has A cleared;
+ * partial spans are always read. The first call reads everything.
+ *
+ * Rule for callers: code that makes a PTE dirty without an MMU walk or a
+ * fault (a pw_apply_to_page_range() function, install_pte, a raw store
+ * through a walk's pointer) must set PW_A in its PMD entry, or not mix
+ * with this call.
+ *
+ * Context: as pw_wp_shared_mapping_range().
+ * Return: the number of entries cleaned (and recorded); 0 and no change for
+ * the bad input pw_clean_record_shared_mapping_range() refuses.
+ */
+uint64_t pw_clean_record_young_shared_mapping_range(struct pw_file *file, uint64_t first_index,
+						    uint64_t nr, uint64_t bitmap_pgoff,
+						    uint64_t *bitmap, uint64_t *start, uint64_t *end,
+						    uint64_t *nr_skipped);
+
+/**
  * pw_dirty_huge_skipped() - huge entries the two helpers met and left
  * alone in mappings of @file since it was created (the kernel WARNs about
  * a writable or dirty one instead).

@@ -38,6 +38,7 @@ struct clean_walk {
 	uint64_t *bitmap;
 	uint64_t start, end;
 	uint64_t nr_wp; /* the fused pass: entries made read-only */
+	uint64_t skipped; /* the accessed-bit pass: PTE tables not read */
 };
 
 /*
@@ -172,6 +173,36 @@ static int wp_clean_pmd_entry(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struc
 	return skip_huge(pw_pmdp_get(pmd).val, walk);
 }
 
+/*
+ * The accessed-bit pass (pw_clean_record_young_shared_mapping_range()): a
+ * PTE table whose PMD entry has A clear was not reached by any MMU walk,
+ * any pw_access() or any fault since A was cleared here, so none of its
+ * PTEs can have become dirty: skip it. Otherwise clear A (and flush the
+ * span, so that every later access walks the tables again and sets it)
+ * and clean its PTEs. Only a PMD entry whose whole 2 MiB span lies in the
+ * walk and in this VMA is skipped or cleared: a span shared with another
+ * VMA or another range would hide that one's dirty pages.
+ */
+static int young_pmd_entry(pw_pmd_t *pmd, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
+{
+	struct clean_walk *cw = walk->private;
+	uint64_t v = pw_pmdp_get(pmd).val;
+
+	if (v & PW_PS)
+		return skip_huge(v, walk);
+	if (!(v & PW_P) || (addr & ~pw_level_mask(PW_LEVEL_PMD)) ||
+	    next - addr != pw_level_size(PW_LEVEL_PMD))
+		return 0;
+	if (!(v & PW_A)) {
+		cw->skipped++;
+		walk->action = PW_ACTION_CONTINUE;
+		return 0;
+	}
+	__atomic_fetch_and(&pmd->val, ~(uint64_t)PW_A, __ATOMIC_ACQ_REL);
+	pw_tlb_gather_add(&cw->base.tlb, addr, next - addr);
+	return 0;
+}
+
 static int wp_clean_pud_entry(pw_pud_t *pud, uint64_t addr, uint64_t next, struct pw_mm_walk *walk)
 {
 	return skip_huge(pw_pudp_get(pud).val, walk);
@@ -291,6 +322,16 @@ static const struct pw_walk_ops clean_walk_ops = {
 	.post_vma = wp_clean_post_vma,
 };
 
+static const struct pw_walk_ops clean_young_walk_ops = {
+	.pte_run = clean_pte_run,
+	.hugetlb_entry = clean_hugetlb_entry,
+	.pmd_entry = young_pmd_entry,
+	.pud_entry = wp_clean_pud_entry,
+	.test_walk = wp_clean_test_walk,
+	.pre_vma = wp_clean_pre_vma,
+	.post_vma = wp_clean_post_vma,
+};
+
 static const struct pw_walk_ops wp_clean_walk_ops = {
 	.pte_run = wp_clean_pte_run,
 	.hugetlb_entry = wp_clean_hugetlb_entry,
@@ -319,7 +360,7 @@ PW_API uint64_t pw_wp_shared_mapping_range(struct pw_file *file, uint64_t first_
 /* Clean-record (and with the fused ops also write-protect) [first, first + nr). */
 static uint64_t clean_range(struct pw_file *file, uint64_t first_index, uint64_t nr,
 			    uint64_t bitmap_pgoff, uint64_t *bitmap, uint64_t *start, uint64_t *end,
-			    const struct pw_walk_ops *ops, uint64_t *nr_wp)
+			    const struct pw_walk_ops *ops, uint64_t *nr_wp, uint64_t *nr_skipped)
 {
 	bool none_set;
 	struct clean_walk cw = { .base.file = file, .bitmap_pgoff = bitmap_pgoff, .bitmap = bitmap };
@@ -340,6 +381,8 @@ static uint64_t clean_range(struct pw_file *file, uint64_t first_index, uint64_t
 	*end = cw.end;
 	if (nr_wp)
 		*nr_wp = cw.nr_wp;
+	if (nr_skipped)
+		*nr_skipped = cw.skipped;
 	return cw.base.total;
 }
 
@@ -348,7 +391,16 @@ PW_API uint64_t pw_clean_record_shared_mapping_range(struct pw_file *file, uint6
 						     uint64_t *bitmap, uint64_t *start, uint64_t *end)
 {
 	return clean_range(file, first_index, nr, bitmap_pgoff, bitmap, start, end, &clean_walk_ops,
-			   NULL);
+			   NULL, NULL);
+}
+
+PW_API uint64_t pw_clean_record_young_shared_mapping_range(struct pw_file *file, uint64_t first_index,
+							   uint64_t nr, uint64_t bitmap_pgoff,
+							   uint64_t *bitmap, uint64_t *start,
+							   uint64_t *end, uint64_t *nr_skipped)
+{
+	return clean_range(file, first_index, nr, bitmap_pgoff, bitmap, start, end,
+			   &clean_young_walk_ops, NULL, nr_skipped);
 }
 
 PW_API uint64_t pw_wp_clean_record_shared_mapping_range(struct pw_file *file, uint64_t first_index,
@@ -357,5 +409,5 @@ PW_API uint64_t pw_wp_clean_record_shared_mapping_range(struct pw_file *file, ui
 							uint64_t *end, uint64_t *nr_wp)
 {
 	return clean_range(file, first_index, nr, bitmap_pgoff, bitmap, start, end, &wp_clean_walk_ops,
-			   nr_wp);
+			   nr_wp, NULL);
 }

@@ -344,5 +344,18 @@ PW_API int pw_handle_mm_fault(struct pw_mm *mm, uint64_t addr, unsigned flags)
 			return -EFAULT; /* a malformed entry (written by a caller): no fault fixes it */
 		}
 	} while (ret == -EAGAIN);
+	if (!ret) {
+		/*
+		 * Accessed in the PMD entry above the PTE: a fault is an access the
+		 * MMU did not walk (pw_handle_mm_fault() may be called without a
+		 * retry, e.g. by populate or GUP), and the accessed-bit dirty pass
+		 * skips PTE tables whose PMD entry has A clear (helpers/dirty.c).
+		 */
+		struct pw_pt_entry pmd;
+
+		if (pw_pt_descend(&mm->pt, addr, PW_LEVEL_PMD, &pmd, NULL) == PW_PT_TABLE &&
+		    !(pmd.val & PW_A))
+			__atomic_fetch_or(pmd.ptep, PW_A, __ATOMIC_RELEASE);
+	}
 	return ret;
 }
