@@ -127,9 +127,76 @@ TEST(records_exactly_what_was_written_and_skips_untouched_tables)
 	pw_arena_destroy(a);
 }
 
+
+/* The same through a real vCPU: its MMU sets A (and D) on our tables. */
+TEST(guest_writes_through_kvm)
+{
+	struct pw_kvm_caps caps;
+	struct pw_paging cfg;
+	struct pw_arena *a;
+	struct pw_file *f;
+	struct pw_mm *mm;
+	struct pw_kvm *kvm;
+	struct pw_kvm_access acc[16];
+	struct pw_kvm_fault flt[32];
+	static uint64_t bm[NPAGES / 64];
+	uint64_t base = 0x40000000, s, e, skipped, n;
+	size_t nf;
+	int r = pw_kvm_probe(&caps);
+
+	if (r) {
+		SKIP("KVM unavailable: /dev/kvm");
+		if (getenv("PW_REQUIRE_KVM") && !strcmp(getenv("PW_REQUIRE_KVM"), "1"))
+			tap_cur_failed = true;
+		return;
+	}
+	cfg = (struct pw_paging){ .levels = 4, .maxphyaddr = (uint8_t)caps.maxphyaddr, .nxe = caps.nx };
+	REQUIRE_EQ(pw_arena_create(128 << 20, &a), 0);
+	REQUIRE_EQ(pw_file_create(a, NPAGES * PG, &f), 0);
+	REQUIRE_EQ(pw_mm_create(a, &cfg, &mm), 0);
+	r = pw_kvm_create(mm, 1, &kvm);
+	if (r) {
+		SKIP("KVM unavailable: creating the VM");
+		goto out_mm;
+	}
+	REQUIRE_EQ(pw_mmap_file(mm, base, NPAGES * PG, PW_PROT_READ | PW_PROT_WRITE,
+				PW_MAP_SHARED | PW_MAP_FIXED, f, 0, NULL),
+		   0);
+	REQUIRE_EQ(pw_mm_populate(mm, base, base + NPAGES * PG, true), 0);
+	s = NPAGES, e = 0;
+	pw_clean_record_young_shared_mapping_range(f, 0, NPAGES, 0, bm, &s, &e, NULL);
+	for (int round = 0; round < 4; round++) {
+		int t = 1 + 2 * round; /* the guest writes 16 pages of table t only */
+
+		for (int i = 0; i < 16; i++)
+			acc[i] = (struct pw_kvm_access){ .op = PW_KVM_WRITE,
+							 .addr = base + ((uint64_t)t * 512 + 31 * (uint64_t)i) * PG,
+							 .value = (uint64_t)i };
+		nf = 0;
+		CHECK_EQ(pw_kvm_run(kvm, 0, 3, acc, 16, flt, 32, &nf), 0);
+		CHECK_EQ(nf, 0); /* writable and mapped: the MMU sets A and D itself */
+		memset(bm, 0, sizeof(bm));
+		s = NPAGES, e = 0, skipped = 0;
+		n = pw_clean_record_young_shared_mapping_range(f, 0, NPAGES, 0, bm, &s, &e, &skipped);
+		CHECK_EQ(n, 16);
+		for (int i = 0; i < 16; i++) {
+			uint64_t p = (uint64_t)t * 512 + 31 * (uint64_t)i;
+
+			CHECK(bm[p / 64] >> (p % 64) & 1);
+		}
+		CHECK_EQ(skipped, NTAB - 1); /* every other table was not walked by the guest */
+	}
+	pw_kvm_destroy(kvm);
+out_mm:
+	pw_mm_destroy(mm);
+	CHECK_EQ(pw_file_destroy(f), 0);
+	pw_arena_destroy(a);
+}
+
 int main(void)
 {
 	tap_start();
 	RUN(records_exactly_what_was_written_and_skips_untouched_tables);
+	RUN(guest_writes_through_kvm);
 	return tap_done();
 }
