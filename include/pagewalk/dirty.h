@@ -155,6 +155,51 @@ uint64_t pw_clean_record_young_shared_mapping_range(struct pw_file *file, uint64
 						    uint64_t *nr_skipped);
 
 /**
+ * pw_dirty_log_enable() - start a per-file dirty log (an extension: a round
+ * then costs in proportion to the pages written, the idea of KVM's dirty
+ * ring over write-notify).
+ * @file: a file of 4 KiB pages (not hugetlb).
+ *
+ * Write-protects every shared mapping of @file (pw_wp_shared_mapping_range()),
+ * so the first write to each page after that faults; each such write fault,
+ * in any address space, logs the page. Writes that completed before this
+ * call returns are not logged: take a full round (the functions above)
+ * first if they matter. Huge entries (file THP) are not tracked.
+ * Context: as pw_wp_shared_mapping_range(); takes the log list's mutex.
+ * Return: 0; -EINVAL (NULL, a hugetlb file), -EBUSY (already enabled),
+ * -ENOMEM.
+ */
+int pw_dirty_log_enable(struct pw_file *file);
+
+/**
+ * pw_dirty_log_disable() - stop and free @file's dirty log.
+ * Context: no round of it running. Return: 0, -EINVAL, -ENOENT (not enabled).
+ */
+int pw_dirty_log_disable(struct pw_file *file);
+
+/**
+ * pw_dirty_log_harvest() - one round over the pages logged since the last:
+ * for each logged page and each shared writable VMA mapping it,
+ * write-protect and clean its PTE (one atomic AND, under the PTE lock),
+ * and set the page's bit if it was dirty; then flush, per VMA, the changed
+ * entries from every TLB between notifier events.
+ * @file: a file whose log is enabled.
+ * @bitmap_pgoff: must be 0: the bitmap covers the whole file.
+ * @bitmap, @start, @end: as pw_clean_record_shared_mapping_range().
+ *
+ * Guarantees: those of pw_wp_clean_record_shared_mapping_range() over the
+ * whole file, for writes after pw_dirty_log_enable(): every page written
+ * before the round began is recorded; a write during the round is recorded
+ * now or by the next round; no entry is cleaned without being recorded.
+ * Cost: proportional to the pages logged times their mappers.
+ * Context: as pw_wp_shared_mapping_range(); takes the log list's mutex.
+ * Return: the number of pages recorded; -EINVAL (NULL argument,
+ * @bitmap_pgoff not 0), -ENOENT (no log), -ENOMEM (nothing taken).
+ */
+int64_t pw_dirty_log_harvest(struct pw_file *file, uint64_t bitmap_pgoff, uint64_t *bitmap,
+			     uint64_t *start, uint64_t *end);
+
+/**
  * pw_dirty_huge_skipped() - huge entries the two helpers met and left
  * alone in mappings of @file since it was created (the kernel WARNs about
  * a writable or dirty one instead).

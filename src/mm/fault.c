@@ -18,6 +18,7 @@
  */
 #include <string.h>
 
+#include "mm/dirty_log.h"
 #include "mm/mm.h"
 #include "mm/rmap.h"
 
@@ -356,6 +357,10 @@ PW_API int pw_handle_mm_fault(struct pw_mm *mm, uint64_t addr, unsigned flags)
 		if (pw_pt_descend(&mm->pt, addr, PW_LEVEL_PMD, &pmd, NULL) == PW_PT_TABLE &&
 		    !(pmd.val & PW_A))
 			__atomic_fetch_or(pmd.ptep, PW_A, __ATOMIC_RELEASE);
+		/* after the entry became writable: a round that misses this log
+		 * entry finds the page dirty in the next one */
+		if (flags & PW_FAULT_WRITE)
+			pw_dirty_log_fault(vma, addr);
 	}
 	return ret;
 }
