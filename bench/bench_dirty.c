@@ -18,6 +18,9 @@
  *             round puts write-protect markers in the never-written entries,
  *             which would otherwise all count as written.)
  *   pw-fused  pagewalk's one-pass pw_wp_clean_record_shared_mapping_range()
+ *   pw-log    pagewalk's per-file dirty log: the writes fault and log their
+ *             pages, pw_dirty_log_harvest() reads only those (its own
+ *             arena, file and mm, the same writes)
  *             (the same writes before it)
  *   softdirty the kernel: one pread of /proc/self/pagemap over the mapping
  *             (bit 55) and "4" written to /proc/self/clear_refs; run only
@@ -290,6 +293,27 @@ static double pw_round(struct pwalk *w, int round, bool fused)
 	return t1 - t0;
 }
 
+/* The dirty-log round: the same writes, then one harvest of what they logged. */
+static double pw_log_round(struct pwalk *w, int round)
+{
+	uint64_t start = npages, end = 0, found = 0, words = (npages + 63) / 64;
+	int64_t n;
+	double t0, t1;
+
+	for (uint64_t i = 0; i < npages; i += STRIDE)
+		if (pw_access(w->mm, NULL, w->x + i * PG, PW_FAULT_WRITE | PW_FAULT_USER, NULL))
+			return -1;
+	memset(w->bm, 0, words * sizeof(*w->bm));
+	t0 = now_ns();
+	n = pw_dirty_log_harvest(w->f, 0, w->bm, &start, &end);
+	t1 = now_ns();
+	for (uint64_t i = 0; i < words; i++)
+		found += (uint64_t)__builtin_popcountll(w->bm[i]);
+	if (n < 0 || (uint64_t)n != want || found != want)
+		fail("pw-log", round, n < 0 ? 0 : (uint64_t)n != want ? (uint64_t)n : found);
+	return t1 - t0;
+}
+
 static void pw_teardown(struct pwalk *w)
 {
 	pw_mm_destroy(w->mm);
@@ -324,11 +348,11 @@ static void report(const struct series *s)
 int main(int argc, char **argv)
 {
 	int rounds = 21;
-	struct series ser[4] = { { .name = "pagewalk" }, { .name = "uffd-scan" }, { .name = "softdirty" },
-				 { .name = "pw-fused" } };
+	struct series ser[5] = { { .name = "pagewalk" }, { .name = "uffd-scan" }, { .name = "softdirty" },
+				 { .name = "pw-fused" }, { .name = "pw-log" } };
 	struct uffd_scan k;
 	struct softdirty sd;
-	struct pwalk w;
+	struct pwalk w, wl;
 
 	for (int i = 1; i < argc; i++) {
 		char *end;
@@ -356,6 +380,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)(size >> 20), (unsigned long long)npages, (unsigned long long)want,
 	       STRIDE, rounds, use_thp ? "MADV_HUGEPAGE" : "4 KiB host pages");
 	ser[0].refused = pw_setup(&w);
+	ser[4].refused = pw_setup(&wl);
+	if (!ser[4].refused && pw_dirty_log_enable(wl.f))
+		ser[4].refused = "pw_dirty_log_enable";
 	ser[1].refused = uffd_setup(&k);
 	ser[2].refused = sd_setup(&sd);
 	if (ser[0].refused) {
@@ -363,7 +390,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (int round = -1; round < rounds; round++) {
-		double t[4];
+		double t[5];
 
 		t[0] = pw_round(&w, round, false);
 		if (t[0] < 0) {
@@ -381,12 +408,17 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench_dirty: pw_access failed\n");
 			return 1;
 		}
-		for (int i = 0; round >= 0 && i < 4; i++)
+		t[4] = ser[4].refused ? 0 : pw_log_round(&wl, round);
+		if (t[4] < 0) {
+			fprintf(stderr, "bench_dirty: pw_access failed\n");
+			return 1;
+		}
+		for (int i = 0; round >= 0 && i < 5; i++)
 			if (!ser[i].refused)
 				ser[i].t[ser[i].n++] = t[i];
 	}
 	printf("RSS of the process with all three set up: %ld MiB\n", rss_kib("VmRSS:") / 1024);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		report(&ser[i]);
 	for (int i = 1; i < 3; i++) {
 		double ratio[MAX_ROUNDS];
@@ -408,10 +440,23 @@ int main(int argc, char **argv)
 		printf("pw-fused (one pass) / %s: median of per-round ratios %.2f (ratio of medians %.2f)\n",
 		       ser[i].name, median(ratio, rounds), median(ser[3].t, rounds) / median(ser[i].t, rounds));
 	}
+	for (int i = 1; i < 3; i++) {
+		double ratio[MAX_ROUNDS];
+
+		if (ser[i].refused || ser[4].refused)
+			continue;
+		for (int r = 0; r < rounds; r++)
+			ratio[r] = ser[4].t[r] / ser[i].t[r];
+		printf("pw-log (dirty log) / %s: median of per-round ratios %.3f (ratio of medians %.3f)\n",
+		       ser[i].name, median(ratio, rounds), median(ser[4].t, rounds) / median(ser[i].t, rounds));
+	}
 	if (!ser[1].refused)
 		printf("uffd-scan: %.1f PAGEMAP_SCAN calls per round\n", (double)k.calls / (rounds + 1));
 	sd_teardown(&sd);
 	uffd_teardown(&k);
 	pw_teardown(&w);
+	if (!ser[4].refused)
+		pw_dirty_log_disable(wl.f);
+	pw_teardown(&wl);
 	return 0;
 }

@@ -191,10 +191,13 @@ int pw_dirty_log_disable(struct pw_file *file);
  * whole file, for writes after pw_dirty_log_enable(): every page written
  * before the round began is recorded; a write during the round is recorded
  * now or by the next round; no entry is cleaned without being recorded.
- * Cost: proportional to the pages logged times their mappers.
- * Context: as pw_wp_shared_mapping_range(); takes the log list's mutex.
+ * Cost: proportional to the pages logged times their mappers (plus a scan
+ * of the log's bitmap between the first and the last page logged).
+ * Context: as pw_wp_shared_mapping_range(); takes the log list's mutex;
+ * one round of a file at a time.
  * Return: the number of pages recorded; -EINVAL (NULL argument,
- * @bitmap_pgoff not 0), -ENOENT (no log), -ENOMEM (nothing taken).
+ * @bitmap_pgoff not 0), -ENOENT (no log), -EBUSY (a round of @file is
+ * running: nothing taken).
  */
 int64_t pw_dirty_log_harvest(struct pw_file *file, uint64_t bitmap_pgoff, uint64_t *bitmap,
 			     uint64_t *start, uint64_t *end);

@@ -39,10 +39,18 @@
 struct dirty_log {
 	struct pw_file *file;
 	struct dirty_log *next;
-	uint64_t *logged; /* bit per page: in @ring */
-	uint64_t *ring;	  /* page offsets logged, in order */
-	uint64_t nr;
+	uint64_t *logged; /* bit per page: logged since the last round */
+	uint64_t *spare;  /* a zeroed bitmap, swapped in by a round */
+	uint64_t lo, hi;  /* the logged pages lie in [lo, hi) (lo > hi: none) */
+	uint64_t nr;	  /* pages logged */
 };
+
+static void log_free(struct dirty_log *l)
+{
+	free(l->logged);
+	free(l->spare);
+	free(l);
+}
 
 static struct dirty_log *logs;
 static pthread_mutex_t logs_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -66,20 +74,17 @@ PW_API int pw_dirty_log_enable(struct pw_file *file)
 	if (!l)
 		return -ENOMEM;
 	l->file = file;
-	l->logged = calloc((file->nr_pages + 63) / 64, sizeof(uint64_t));
-	l->ring = malloc((file->nr_pages ? file->nr_pages : 1) * sizeof(uint64_t));
-	if (!l->logged || !l->ring) {
-		free(l->logged);
-		free(l->ring);
-		free(l);
+	l->lo = UINT64_MAX;
+	l->logged = calloc((file->nr_pages + 63) / 64 + 1, sizeof(uint64_t));
+	l->spare = calloc((file->nr_pages + 63) / 64 + 1, sizeof(uint64_t));
+	if (!l->logged || !l->spare) {
+		log_free(l);
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&logs_lock);
 	if (find(file)) {
 		pthread_mutex_unlock(&logs_lock);
-		free(l->logged);
-		free(l->ring);
-		free(l);
+		log_free(l);
 		return -EBUSY;
 	}
 	l->next = logs;
@@ -110,9 +115,7 @@ PW_API int pw_dirty_log_disable(struct pw_file *file)
 	pthread_mutex_unlock(&logs_lock);
 	if (!l)
 		return -ENOENT;
-	free(l->logged);
-	free(l->ring);
-	free(l);
+	log_free(l);
 	return 0;
 }
 
@@ -129,7 +132,11 @@ void pw_dirty_log_fault(const struct pw_vma *vma, uint64_t addr)
 	l = find(vma->vm_file);
 	if (l && pgoff < l->file->nr_pages && !(l->logged[pgoff / 64] >> (pgoff % 64) & 1)) {
 		l->logged[pgoff / 64] |= 1ULL << (pgoff % 64);
-		l->ring[l->nr++] = pgoff;
+		l->nr++;
+		if (pgoff < l->lo)
+			l->lo = pgoff;
+		if (pgoff + 1 > l->hi)
+			l->hi = pgoff + 1;
 	}
 	pthread_mutex_unlock(&logs_lock);
 }
@@ -137,18 +144,24 @@ void pw_dirty_log_fault(const struct pw_vma *vma, uint64_t addr)
 /* ---- a round --------------------------------------------------------------- */
 
 struct harvest {
-	const uint64_t *idx; /* sorted page offsets of this round */
-	uint64_t n;
+	const uint64_t *logged; /* this round's pages: a bitmap by page offset */
+	uint64_t lo, hi;	/* its set bits lie in [lo, hi) */
 	uint64_t bitmap_pgoff, *bitmap;
 	uint64_t start, end; /* bits set, relative to bitmap_pgoff */
 	uint64_t total;
 };
 
-static int cmp_u64(const void *a, const void *b)
+/* The first set bit of @bm in [@i, @end), or @end. */
+static uint64_t next_bit(const uint64_t *bm, uint64_t i, uint64_t end)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	while (i < end) {
+		uint64_t w = bm[i / 64] >> (i % 64);
 
-	return (x > y) - (x < y);
+		if (w)
+			return i + (uint64_t)__builtin_ctzll(w) < end ? i + (uint64_t)__builtin_ctzll(w) : end;
+		i = (i | 63) + 1;
+	}
+	return end;
 }
 
 /* The pages of one shared writable VMA: write-protect and clean each PTE. */
@@ -160,31 +173,27 @@ static int harvest_vma(struct pw_vma *vma, void *arg)
 	uint32_t f = __atomic_load_n(&vma->vm_flags, __ATOMIC_RELAXED);
 	struct pw_mmu_notifier_range r;
 	struct pw_mmu_gather g;
-	uint64_t lo = 0, hi = h->n, *t = NULL, locked = 0, pmd_val = 0;
+	uint64_t *t = NULL, locked = 0, pmd_val = 0, from, to, i;
 	uint64_t *pmd_ptep = NULL;
 
 	if ((f & (PW_VM_SHARED | PW_VM_MAYWRITE)) != (PW_VM_SHARED | PW_VM_MAYWRITE) ||
 	    (f & PW_VM_HUGETLB))
 		return 0;
-	while (lo < hi) { /* the first logged page at or after the VMA's first */
-		uint64_t mid = lo + (hi - lo) / 2;
-
-		if (h->idx[mid] < first)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == h->n || h->idx[lo] >= last)
+	from = first > h->lo ? first : h->lo;
+	to = last < h->hi ? last : h->hi;
+	i = next_bit(h->logged, from, to);
+	if (i >= to)
 		return 0;
 	pw_tlb_gather_init(&g, mm);
 	pw_mmu_notifier_range_init(&r, PW_MMU_NOTIFY_PROTECTION_PAGE, mm,
-				   vma->vm_start + ((h->idx[lo] - first) << PW_PAGE_SHIFT), vma->vm_end);
+				   vma->vm_start + ((i - first) << PW_PAGE_SHIFT),
+				   vma->vm_start + ((to - first) << PW_PAGE_SHIFT));
 	pw_mmu_notifier_invalidate_range_start(&r);
 	pw_tlb_flush_pending_begin(mm);
 	/* The mapping walk's rule: the i_mmap lock only; tables stay allocated under RCU. */
 	pw_rcu_read_lock();
-	for (uint64_t i = lo; i < h->n && h->idx[i] < last; i++) {
-		uint64_t addr = vma->vm_start + ((h->idx[i] - first) << PW_PAGE_SHIFT), old, bit;
+	for (; i < to; i = next_bit(h->logged, i + 1, to)) {
+		uint64_t addr = vma->vm_start + ((i - first) << PW_PAGE_SHIFT), old, bit;
 		struct pw_pt_entry pmd;
 		uint64_t *e;
 
@@ -207,15 +216,22 @@ static int harvest_vma(struct pw_vma *vma, void *arg)
 			pmd_val = pmd.val;
 		}
 		e = t + pw_index(PW_LEVEL_PTE, addr);
+		{
+			/* the next logged page's PTE, if in this table: fetch it now */
+			uint64_t nx = next_bit(h->logged, i + 1, to);
+
+			if (nx < to && ((nx - i) << PW_PAGE_SHIFT) < pw_level_size(PW_LEVEL_PMD) &&
+			    pw_index(PW_LEVEL_PTE, addr) + (nx - i) < PW_PTRS_PER_TABLE)
+				__builtin_prefetch(e + (nx - i), 1);
+		}
 		if ((__atomic_load_n(e, __ATOMIC_RELAXED) & PW_P) == 0)
 			continue;
 		old = __atomic_fetch_and(e, ~(uint64_t)(PW_RW | PW_D), __ATOMIC_ACQ_REL);
-		if (old & PW_RW)
+		if (old & (PW_RW | PW_D))
 			pw_tlb_gather_add(&g, addr, PW_PAGE_SIZE);
 		if (!(old & PW_D))
 			continue;
-		pw_tlb_gather_add(&g, addr, PW_PAGE_SIZE);
-		bit = h->idx[i] - h->bitmap_pgoff;
+		bit = i - h->bitmap_pgoff;
 		if (!(h->bitmap[bit / 64] >> (bit % 64) & 1))
 			h->total++;
 		h->bitmap[bit / 64] |= 1ULL << (bit % 64);
@@ -241,7 +257,7 @@ PW_API int64_t pw_dirty_log_harvest(struct pw_file *file, uint64_t bitmap_pgoff,
 {
 	struct harvest h = { .bitmap_pgoff = bitmap_pgoff, .bitmap = bitmap };
 	struct dirty_log *l;
-	uint64_t *idx;
+	uint64_t *taken;
 	bool none_set;
 
 	if (!file || !bitmap || !start || !end || bitmap_pgoff > 0)
@@ -252,29 +268,40 @@ PW_API int64_t pw_dirty_log_harvest(struct pw_file *file, uint64_t bitmap_pgoff,
 		pthread_mutex_unlock(&logs_lock);
 		return -ENOENT;
 	}
-	idx = malloc((l->nr ? l->nr : 1) * sizeof(*idx));
-	if (!idx) {
+	/*
+	 * Take the round's pages by swapping in the zeroed spare bitmap; a page
+	 * written from now on is logged again. One round of a file at a time.
+	 */
+	if (!l->spare) {
 		pthread_mutex_unlock(&logs_lock);
-		return -ENOMEM;
+		return -EBUSY; /* another round of this file is running */
 	}
-	/* Take the round's pages; a page written from now on is logged again. */
-	memcpy(idx, l->ring, l->nr * sizeof(*idx));
-	h.n = l->nr;
-	for (uint64_t i = 0; i < h.n; i++)
-		l->logged[idx[i] / 64] &= ~(1ULL << (idx[i] % 64));
+	taken = l->logged;
+	l->logged = l->spare;
+	l->spare = NULL;
+	h.lo = l->lo;
+	h.hi = l->hi;
+	l->lo = UINT64_MAX;
+	l->hi = 0;
 	l->nr = 0;
 	pthread_mutex_unlock(&logs_lock);
-	qsort(idx, h.n, sizeof(*idx), cmp_u64);
-	h.idx = idx;
+	h.logged = taken;
 	none_set = *start >= *end;
 	h.start = none_set ? file->nr_pages : *start;
 	h.end = none_set ? 0 : *end;
-	if (h.n) {
+	if (h.lo < h.hi) {
 		pw_i_mmap_lock_read(file);
-		pw_file_for_each_vma(file, idx[0], idx[h.n - 1], harvest_vma, &h);
+		pw_file_for_each_vma(file, h.lo, h.hi - 1, harvest_vma, &h);
 		pw_i_mmap_unlock_read(file);
+		memset(taken + h.lo / 64, 0, ((h.hi - 1) / 64 - h.lo / 64 + 1) * sizeof(*taken));
 	}
-	free(idx);
+	pthread_mutex_lock(&logs_lock);
+	l = find(file);
+	if (l && !l->spare)
+		l->spare = taken; /* zeroed again, for the next round */
+	else
+		free(taken); /* the log was disabled (or replaced) meanwhile */
+	pthread_mutex_unlock(&logs_lock);
 	*start = h.start;
 	*end = h.end;
 	return (int64_t)h.total;
