@@ -2,7 +2,7 @@
 /*
  * test_hugetlb_mt.c - unsharing under walkers: threads walk a shared
  * hugetlb range (the callback walker with hugetlb_entry, the iterator,
- * pw_translate(), pw_walk_page_mapping()) while another thread munmaps,
+ * pw_translate(), pw_walk_page_mapping(), GUP pins) while another thread munmaps,
  * remaps and mprotects parts of it in the sharers, many rounds (run under
  * ASan, where unhooked table frames are poisoned, and under TSan). Every
  * huge leaf seen must map the page-cache folio of its file offset (no torn
@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pagewalk/gup.h>
 #include <pagewalk/hugetlb.h>
 #include <pagewalk/iter.h>
 #include <pagewalk/pagewalk.h>
@@ -86,6 +87,17 @@ static void *walker(void *arg)
 			if (!pw_translate(mm, a, &t))
 				check_leaf(i, a, t.entry);
 		pw_mmap_read_unlock(mm);
+		/* GUP: pins on the huge folio, 4 KiB frames of the cache's folio */
+		for (uint64_t a = base(i) + 4096 * (uint64_t)i; a < base(i) + G; a += 128 * M2) {
+			uint64_t fr[2], index = (a - base(i)) >> 12;
+			long n = pw_get_user_pages(mm, a, 2, PW_FOLL_PIN, fr);
+
+			for (long k = 0; k < n; k++)
+				if (fr[k] != pw_file_page(file, index & ~511ULL) + (index & 511) + (uint64_t)k)
+					__atomic_fetch_add(&bad, 1, __ATOMIC_RELAXED);
+			if (n > 0)
+				pw_put_user_pages(mm, fr, (unsigned long)n, PW_FOLL_PIN);
+		}
 		__atomic_fetch_add(&loops, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;

@@ -41,6 +41,13 @@ enum {
  * split into 4 KiB entries first (frame counts are kept per 4 KiB frame).
  * Each page held takes a reference on its frame, and with PW_FOLL_PIN also
  * a pin. Release them with pw_put_user_pages() with the same PW_FOLL_PIN.
+ * A hugetlb VMA (pagewalk/hugetlb.h) is the exception: its huge leaves are
+ * never split; each 4 KiB page held of a huge page takes one reference
+ * (and pin) on the huge folio's head frame, while frames[] still receives
+ * the 4 KiB frame (pw_put_user_pages() finds the head again). A held or
+ * pinned huge page outlives its munmap until it is put. The leaf is read
+ * under the hugetlb VMA lock for read (pw_vma_pgtable_walk_begin()) and
+ * its page_table_lock.
  *
  * Context: takes @mm's mmap lock for read (must not hold it); faults as
  * pw_handle_mm_fault(); each page's PTE lock while it is read and grabbed.
@@ -50,8 +57,8 @@ enum {
  * foreign @mm, unknown flags, @start not page aligned), -EOVERFLOW (the
  * range wraps), -EFAULT (past the top of user space, no VMA, PROT_NONE, a
  * write to a read-only VMA, a supervisor or PW_VM_PFNMAP VMA: the kernel's
- * -EFAULT for each; also a hugetlb VMA, pagewalk/hugetlb.h, which the
- * kernel does pin and we do not yet), -ENOMEM. On -errno nothing was changed, except pages
+ * -EFAULT for each; also a hugetlb page past the end of its file),
+ * -ENOMEM. On -errno nothing was changed, except pages
  * faulted in before a later page failed.
  */
 long pw_get_user_pages(struct pw_mm *mm, uint64_t start, unsigned long nr, unsigned gup_flags,

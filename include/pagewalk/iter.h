@@ -135,6 +135,8 @@ struct pw__walk_private {
 	uint64_t pte_mask;	    /* P and the reserved bits of a PTE (pw__pte_good()) */
 	uint64_t *fe, *fe_end;	    /* loop macro's run: next PTE to try, end of the run */
 	struct pw_walk_seen *seen;  /* (frame, level) pairs entered; NULL = no alias check */
+	struct pw_vma *hvma;	    /* hugetlb VMA whose walk hook this walk holds, or NULL */
+	uint64_t hcheck;	    /* next address at which to look for a hugetlb VMA */
 };
 
 /**
@@ -185,6 +187,17 @@ struct pw_walk_state {
  * read-side section: the body may call anything except what waits for a
  * grace period on the same thread (pw_munmap(), pw_mprotect() and other
  * changes that free tables would wait for the walk itself).
+ * Hugetlb (arena mms, not PW_WALK_NOLOCK): when the walk is about to read a
+ * PUD or PMD entry whose range overlaps a hugetlb VMA, it looks the VMA up
+ * and calls pw_vma_pgtable_walk_begin() on it (pagewalk/hugetlb.h: the
+ * hugetlb VMA lock for read where the VMA can share PMD tables), and
+ * pw_vma_pgtable_walk_end() when it moves past the VMA's end, finishes or
+ * is ended (pw_walk_end(), also by the loop macros on a break): while the
+ * walk is positioned inside such a VMA the lock is held, so the loop body
+ * must not munmap or mprotect it (the unsharing would wait for the walk)
+ * nor take the lock itself. A hook this thread already holds (an enclosing
+ * walk of the same VMA) is not taken again. Order: mmap lock -> hugetlb
+ * VMA lock -> PTE lock (no PTE lock is held when the hook is taken).
  * Return: 1 positioned on a step, 0 nothing to report, negative errno:
  * -EINVAL (bad arguments or flags), -ERANGE (non-canonical).
  */
@@ -219,10 +232,11 @@ int pw_walk_next(struct pw_walk_state *st);
 void pw_walk_skip(struct pw_walk_state *st);
 
 /**
- * pw_walk_end() - release what the walk holds (a PTE table lock, the alias
- * set). Harmless after a complete walk, and twice.
- * The loop macros call it themselves on the way out.
- * Context: drops the PTE table lock the walk holds, if any; never blocks.
+ * pw_walk_end() - release what the walk holds (a PTE table lock, the
+ * hugetlb walk hook, the alias set). Harmless after a complete walk, and
+ * twice. The loop macros call it themselves on the way out.
+ * Context: drops the PTE table lock and the hugetlb VMA lock the walk
+ * holds, if any; never blocks.
  */
 void pw_walk_end(struct pw_walk_state *st);
 

@@ -149,11 +149,15 @@ void pw_mm_destroy(struct pw_mm *mm);
  *
  * Context: takes @parent's mmap lock for write, then i_mmap locks.
  * Shared hugetlb mappings (pagewalk/hugetlb.h) copy no entries either (the
- * child refaults them and shares the parent's PMD tables).
+ * child refaults them and shares the parent's PMD tables). Private hugetlb
+ * mappings share each huge page whole, never split, copy-on-write (the
+ * kernel's copy_hugetlb_page_range()): both entries read-only, one more
+ * map count and reference on the huge folio; the next write in either
+ * copies the whole huge page (or takes it back writable when it is a
+ * private copy no one else holds). A pinned private copy is copied for the
+ * child at once (a device may be writing it).
  *
- * Return: 0; -EINVAL (NULL argument, foreign @parent); -EOPNOTSUPP (@parent
- * has a private hugetlb mapping: copying its huge pages whole is not done;
- * nothing is changed); -ENOMEM (nothing of
+ * Return: 0; -EINVAL (NULL argument, foreign @parent); -ENOMEM (nothing of
  * the child is left; the parent may have had huge leaves split and
  * private entries write-protected, which changes no contents).
  */

@@ -88,7 +88,19 @@ static int mc_pte_hole(uint64_t addr, uint64_t next, int depth, struct pw_mm_wal
 	return 0;
 }
 
+/* The kernel's mincore_hugetlb(): a huge page is resident iff its entry is not none. */
+static int mc_hugetlb_entry(pw_pte_t *pte, uint64_t hmask, uint64_t addr, uint64_t next,
+			    struct pw_mm_walk *walk)
+{
+	struct mincore *mc = walk->private;
+	uint64_t v = __atomic_load_n(&pte->val, __ATOMIC_RELAXED);
+
+	memset(mc->vec + ((addr - mc->start) >> PW_PAGE_SHIFT), v != 0, (next - addr) >> PW_PAGE_SHIFT);
+	return 0;
+}
+
 static const struct pw_walk_ops mincore_ops = {
+	.hugetlb_entry = mc_hugetlb_entry,
 	.pgd_entry = mc_pgd_entry,
 	.p4d_entry = mc_p4d_entry,
 	.pud_entry = mc_pud_entry,

@@ -148,7 +148,28 @@ static int pagemap_pte_hole(uint64_t addr, uint64_t next, int depth, struct pw_m
 	return 0;
 }
 
+/*
+ * The kernel's pagemap_hugetlb_range(): once per huge page of a hugetlb
+ * VMA, its 4 KiB entries as those of any huge leaf (present: the frame of
+ * each page, FILE for the page cache's folio, MMAP_EXCLUSIVE when mapped
+ * once); none or PROT_NONE: the VMA's bits only.
+ */
+static int pagemap_hugetlb_entry(pw_pte_t *pte, uint64_t hmask, uint64_t addr, uint64_t next,
+				 struct pw_mm_walk *walk)
+{
+	struct pagemap *pm = walk->private;
+	uint64_t v = __atomic_load_n(&pte->val, __ATOMIC_RELAXED);
+	enum pw_level level = ~hmask + 1 == PW_PUD_SIZE ? PW_LEVEL_PUD : PW_LEVEL_PMD;
+
+	if (pm_huge_leaf(v) && !pw_entry_rsvd(pw_mm_paging(walk->mm), level, v))
+		fill_leaf(pm, walk->vma, level, v, addr, next);
+	else
+		fill(pm, addr, next, vma_bits(walk->vma));
+	return 0;
+}
+
 static const struct pw_walk_ops pagemap_ops = {
+	.hugetlb_entry = pagemap_hugetlb_entry,
 	.pte_run = pagemap_pte_run,
 	.pgd_entry = pagemap_pgd_entry,
 	.p4d_entry = pagemap_p4d_entry,

@@ -74,6 +74,19 @@ PW_API long pw_make_device_exclusive_range(struct pw_mm *mm, uint64_t start, uin
 	if (ret)
 		return ret;
 	pw_mmap_read_lock(mm);
+	/* The kernel's make_device_exclusive() refuses hugetlb folios
+	 * (-EOPNOTSUPP): stop before the first hugetlb VMA of the range. */
+	for (struct pw_vma *vma = pw_find_vma(mm, start); vma && vma->vm_start < end;
+	     vma = pw_vma_next(mm, vma)) {
+		if (!pw_vma_is_hugetlb(vma))
+			continue;
+		if (vma->vm_start <= start) {
+			pw_mmap_read_unlock(mm);
+			return -EOPNOTSUPP;
+		}
+		end = vma->vm_start;
+		break;
+	}
 	n = pw_gup_locked(mm, start, (end - start) >> PW_PAGE_SHIFT, PW_FOLL_WRITE, frames);
 	for (long i = 0; i < n; i++) {
 		struct protect p = { .mm = mm, .addr = start + ((uint64_t)i << PW_PAGE_SHIFT),

@@ -4,7 +4,8 @@
  *
  * VMAs are copied first, then the tables of each VMA that needs its
  * entries copied (pt/copy.c: a huge leaf is split in the parent before it
- * is shared; see pw_mm_fork() in pagewalk/mm.h).
+ * is shared; see pw_mm_fork() in pagewalk/mm.h); a private hugetlb VMA's
+ * huge leaves are shared whole (hugetlb.c, pw_hugetlb_copy_range()).
  */
 #include "mm/mm.h"
 #include "mm/rmap.h"
@@ -53,14 +54,6 @@ PW_API int pw_mm_fork(struct pw_mm *parent, struct pw_mm **out)
 
 	if (!parent || !parent->pt.arena || !out)
 		return -EINVAL;
-	/* Private hugetlb mappings would need their huge leaves copied whole (not done). */
-	pw_mmap_read_lock(parent);
-	for (size_t i = 0; i < parent->nr_vmas; i++)
-		if (pw_vma_is_hugetlb(parent->vmas[i]) && !(parent->vmas[i]->vm_flags & PW_VM_SHARED)) {
-			pw_mmap_read_unlock(parent);
-			return -EOPNOTSUPP;
-		}
-	pw_mmap_read_unlock(parent);
 	ret = pw_mm_create(parent->pt.arena, &parent->pt.cfg, &child);
 	if (ret)
 		return ret;
@@ -82,7 +75,10 @@ PW_API int pw_mm_fork(struct pw_mm *parent, struct pw_mm **out)
 		pw_mmu_notifier_range_init(&r, PW_MMU_NOTIFY_PROTECTION_PAGE, parent, vma->vm_start,
 					   vma->vm_end);
 		pw_mmu_notifier_invalidate_range_start(&r);
-		ret = pw_copy_range(parent, child, vma->vm_start, vma->vm_end, cow, child->vmas[i], &tlb);
+		if (pw_vma_is_hugetlb(vma)) /* private: huge leaves shared copy-on-write, never split */
+			ret = pw_hugetlb_copy_range(child, parent, child->vmas[i], vma);
+		else
+			ret = pw_copy_range(parent, child, vma->vm_start, vma->vm_end, cow, child->vmas[i], &tlb);
 		pw_tlb_gather_flush(&tlb);
 		pw_mmu_notifier_invalidate_range_end(&r);
 	}

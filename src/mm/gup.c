@@ -5,6 +5,8 @@
  * PTE lock and grab the frame if the entry allows the access, otherwise
  * fault as the access would and look again.
  */
+#include <pagewalk/hugetlb.h>
+
 #include "mm/gup.h"
 #include "mm/mm.h"
 
@@ -40,8 +42,30 @@ bool pw_gup_grab(struct pw_arena *arena, uint64_t pfn, unsigned flags)
 	return true;
 }
 
+/*
+ * The head frame of the folio @pfn belongs to: @pfn itself unless it is a
+ * tail frame of a huge block (a hugetlb page GUP returned per 4 KiB frame,
+ * whose holds are on its head). Blocks are naturally aligned: the head is
+ * the first frame at an alignment of 2^o whose block order reaches o.
+ */
+static uint64_t folio_head(struct pw_arena *arena, uint64_t pfn)
+{
+	if (!(__atomic_load_n(&pw_frame_meta(arena, pfn)->flags, __ATOMIC_RELAXED) & PW_FRAME_TAIL))
+		return pfn;
+	for (unsigned o = 1; o <= PW_MAX_ORDER; o++) {
+		uint64_t c = pfn & ~((1ULL << o) - 1);
+		const struct pw_frame *cf = pw_frame_meta(arena, c);
+
+		if ((__atomic_load_n(&cf->flags, __ATOMIC_RELAXED) & PW_FRAME_HEAD) && cf->order >= o)
+			return c;
+	}
+	PW_BUG_ON(1); /* a tail frame without a head */
+	return pfn;
+}
+
 void pw_gup_ungrab(struct pw_arena *arena, uint64_t pfn, unsigned flags)
 {
+	pfn = folio_head(arena, pfn);
 	if (flags & PW_FOLL_PIN)
 		__atomic_fetch_sub(&pw_frame_meta(arena, pfn)->pincount, 1, __ATOMIC_RELEASE);
 	pw_frame_put(arena, pfn);
@@ -53,10 +77,6 @@ static int vma_ok(const struct pw_vma *vma, unsigned flags)
 	uint32_t f = vma->vm_flags;
 
 	if (f & (PW_VM_PFNMAP | PW_VM_SUPERVISOR))
-		return -EFAULT;
-	/* Hugetlb: holds would have to be taken on the huge folio, which frame
-	 * counts here cannot express per 4 KiB page; refused, never split. */
-	if (f & PW_VM_HUGETLB)
 		return -EFAULT;
 	if ((flags & PW_FOLL_WRITE) && !(f & PW_VM_WRITE))
 		return -EFAULT;
@@ -98,6 +118,62 @@ static int gup_one(struct pw_mm *mm, uint64_t addr, unsigned flags, uint64_t *pf
 		} else if (kind == PW_PT_MALFORMED || kind < 0) {
 			return -EFAULT;
 		}
+		ret = pw_handle_mm_fault(mm, addr, PW_FAULT_USER | ((flags & PW_FOLL_WRITE) ? PW_FAULT_WRITE : 0));
+		if (ret)
+			return ret == -ENOMEM ? -ENOMEM : -EFAULT;
+	}
+}
+
+/*
+ * The kernel's hugetlb_follow_page_mask(): hold the 4 KiB pages of
+ * [@addr, @end) (one hugetlb VMA) that the huge leaf mapping @addr covers,
+ * faulting it first if it does not allow the access. The holds are taken
+ * on the huge folio's head frame, one reference (and pin) per 4 KiB page
+ * returned, under the hugetlb VMA lock for read (through the walk hook)
+ * and the leaf's lock; the leaf is never split. pw_gup_ungrab() finds the
+ * head again. Return how many pages were held (> 0) or -errno.
+ */
+static long gup_hugetlb(struct pw_mm *mm, struct pw_vma *vma, uint64_t addr, uint64_t end,
+			unsigned flags, uint64_t *frames)
+{
+	struct pw_pt *pt = &mm->pt;
+	enum pw_level level = pw_hugetlb_level(vma);
+	uint64_t size = pw_level_size(level), haddr = addr & ~(size - 1);
+
+	if (end > haddr + size)
+		end = haddr + size;
+	for (unsigned tries = 0;; tries++) {
+		struct pw_pt_entry e;
+		long n = 0;
+		int kind, ret;
+
+		if (tries > 64)
+			return -EFAULT;
+		pw_vma_pgtable_walk_begin(vma);
+		kind = pw_pt_descend(pt, haddr, level, &e, NULL);
+		if (kind == PW_PT_LEAF && e.level == level) {
+			pw_pt_entry_lock(pt, &e);
+			if (!pw_pt_reread(&e) && pw_gup_entry_frame(pt, level, e.val, addr, flags)) {
+				uint64_t head = pw_pt_leaf_pfn(pt, level, e.val);
+				uint64_t first = head + ((addr - haddr) >> PW_PAGE_SHIFT);
+				struct pw_frame *hf = pw_frame_meta(pt->arena, head);
+
+				n = (long)((end - addr) >> PW_PAGE_SHIFT);
+				/* the mapping holds a reference: the folio cannot go meanwhile */
+				__atomic_fetch_add(&hf->refcount, (int32_t)n, __ATOMIC_ACQ_REL);
+				if (flags & PW_FOLL_PIN)
+					__atomic_fetch_add(&hf->pincount, (int32_t)n, __ATOMIC_RELEASE);
+				for (long k = 0; k < n; k++)
+					frames[k] = first + (uint64_t)k;
+			}
+			pw_pt_entry_unlock(pt, &e);
+		} else if (kind == PW_PT_MALFORMED || kind < 0 || (kind == PW_PT_LEAF && e.level != level)) {
+			n = -EFAULT; /* a leaf of another size: not this VMA's */
+		}
+		pw_vma_pgtable_walk_end(vma);
+		if (n)
+			return n;
+		/* none, read-only for a write, non-present: fault as the access would */
 		ret = pw_handle_mm_fault(mm, addr, PW_FAULT_USER | ((flags & PW_FOLL_WRITE) ? PW_FAULT_WRITE : 0));
 		if (ret)
 			return ret == -ENOMEM ? -ENOMEM : -EFAULT;
@@ -174,6 +250,14 @@ long pw_gup_locked(struct pw_mm *mm, uint64_t start, unsigned long nr, unsigned 
 		end = start + ((uint64_t)nr << PW_PAGE_SHIFT);
 		if (end > vma->vm_end)
 			end = vma->vm_end;
+		if (pw_vma_is_hugetlb(vma)) {
+			long got = gup_hugetlb(mm, vma, addr, end, flags, frames + i);
+
+			if (got < 0)
+				return i ? (long)i : got;
+			i += (unsigned long)got;
+			continue;
+		}
 		n = gup_table(mm, addr, end, flags, frames + i);
 		if (n) {
 			i += n;

@@ -385,3 +385,90 @@ int pw_hugetlb_fault(struct pw_mm *mm, struct pw_vma *vma, uint64_t addr, unsign
 		pw_rwsem_read_unlock(l);
 	return ret;
 }
+
+/* ---- fork ------------------------------------------------------------------- */
+
+/* Point @dst's entry for @haddr (at @vma's leaf level) at @v, building tables as needed. */
+static int fork_install(struct pw_mm *dst, enum pw_level level, uint64_t haddr, uint64_t v)
+{
+	for (;;) {
+		struct pw_pt_entry e;
+		int kind = pw_pt_descend(&dst->pt, haddr, level, &e, NULL), ret;
+
+		if (kind < 0)
+			return -EFAULT;
+		if (e.level > level) {
+			if (kind != PW_PT_NONE)
+				return -EFAULT;
+			ret = pw_pt_ensure_table(&dst->pt, &e);
+			if (ret)
+				return ret;
+			continue;
+		}
+		if (kind != PW_PT_NONE)
+			return -EFAULT; /* a new mm's range is empty */
+		pw_pt_entry_lock(&dst->pt, &e);
+		pw_pt_set_locked(&dst->pt, &e, v, 0);
+		pw_pt_entry_unlock(&dst->pt, &e);
+		return 0;
+	}
+}
+
+int pw_hugetlb_copy_range(struct pw_mm *dst, struct pw_mm *src, struct pw_vma *dvma, struct pw_vma *svma)
+{
+	enum pw_level level = pw_hugetlb_level(svma);
+	uint64_t size = pw_level_size(level);
+	struct pw_pt *pt = &src->pt;
+
+	PW_BUG_ON(svma->vm_flags & PW_VM_SHARED);
+	for (uint64_t haddr = svma->vm_start; haddr < svma->vm_end; haddr += size) {
+		struct pw_pt_entry e;
+		int kind = pw_pt_descend(pt, haddr, level, &e, NULL), ret;
+		uint64_t head, v, npfn;
+		struct pw_frame *hf;
+		bool pinned;
+
+		if (kind == PW_PT_NONE)
+			continue; /* the child faults it from the file */
+		if (kind != PW_PT_LEAF || e.level != level)
+			return -EFAULT; /* no other entry is made in a hugetlb VMA */
+		pw_pt_entry_lock(pt, &e);
+		pw_pt_reread(&e);
+		head = pw_pt_leaf_pfn(pt, level, e.val);
+		hf = pw_frame_meta(pt->arena, head);
+		/* A pinned private copy may be written by a device: the child gets
+		 * its own copy now (the kernel's folio_maybe_dma_pinned() case). */
+		pinned = (__atomic_load_n(&hf->flags, __ATOMIC_RELAXED) & PW_FRAME_ANON) && __atomic_load_n(&hf->pincount, __ATOMIC_ACQUIRE) > 0;
+		if (!pinned) {
+			/* Copy-on-write: both read-only, one more map count and reference. */
+			if (e.val & PW_RW) {
+				pw_entry_write(e.ptep, e.val & ~PW_RW);
+				pw_flush_tlb_range(src, haddr, haddr + size);
+			}
+			pw_frame_get(pt->arena, head);
+			__atomic_fetch_add(&hf->mapcount, 1, __ATOMIC_RELAXED);
+		}
+		v = e.val & ~PW_RW;
+		pw_pt_entry_unlock(pt, &e);
+		if (pinned) {
+			ret = copy_huge(dst, dvma, head, haddr, level, &npfn);
+			if (ret)
+				return ret;
+			v = pw_mk_leaf(level, npfn, pw_vma_leaf_flags(dst, dvma, !!(dvma->vm_flags & PW_VM_WRITE)));
+		}
+		ret = fork_install(dst, level, haddr, v);
+		if (ret) {
+			if (pinned) {
+				pw_frame_free(pt->arena, npfn, 9 * (unsigned)level);
+			} else {
+				__atomic_fetch_sub(&hf->mapcount, 1, __ATOMIC_RELAXED);
+				pw_frame_put(pt->arena, head);
+			}
+			return ret;
+		}
+		/* rss counts what is not the hugetlb page cache (as the zap does) */
+		if (pinned || !hf->mapping)
+			__atomic_fetch_add(&dst->rss, size >> PW_PAGE_SHIFT, __ATOMIC_RELAXED);
+	}
+	return 0;
+}

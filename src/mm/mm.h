@@ -138,6 +138,14 @@ bool pw_hugetlb_range_aligned(const struct pw_vma *vma, uint64_t start, uint64_t
  * for write. Context: mmap lock held for write.
  */
 void pw_hugetlb_unshare_range(struct pw_mm *mm, struct pw_vma *vma, uint64_t start, uint64_t end);
+/*
+ * fork of the private hugetlb VMA @svma of @src into its copy @dvma of @dst
+ * (the kernel's copy_hugetlb_page_range()): each huge leaf is shared
+ * copy-on-write (both entries read-only, one more map count and reference
+ * on the folio), except a pinned private copy, which the child gets its
+ * own copy of. Both mmap locks held for write. 0, -ENOMEM, -EFAULT.
+ */
+int pw_hugetlb_copy_range(struct pw_mm *dst, struct pw_mm *src, struct pw_vma *dvma, struct pw_vma *svma);
 /* Assert (debug builds) that the hugetlb VMA lock of @vma is held, if it has one. */
 void pw_hugetlb_assert_locked(const struct pw_vma *vma);
 

@@ -10,6 +10,7 @@
  */
 #include "mm/mm.h"
 
+#include <pagewalk/hugetlb.h>
 #include <pagewalk/iter.h>
 
 static void unlock_pte(struct pw__walk_private *p)
@@ -20,9 +21,56 @@ static void unlock_pte(struct pw__walk_private *p)
 	}
 }
 
+/* ---- the hugetlb walk hook ------------------------------------------------ */
+
+/* Leave the hugetlb VMA whose hook the walk holds (pw_vma_pgtable_walk_end()). */
+static void hook_drop(struct pw__walk_private *p)
+{
+	if (p->hvma) {
+		pw_vma_pgtable_walk_end(p->hvma);
+		p->hvma = NULL;
+	}
+}
+
+/*
+ * Before reading the PUD or PMD entry at @addr whose range ends at @next:
+ * if a hugetlb VMA overlaps that range, take its walk hook (the hugetlb
+ * VMA lock for read where it can share PMD tables), held until the walk
+ * passes the VMA's end (or finishes). The caller holds the mmap lock, so
+ * the VMA found stays. Not for lockless walks nor image mms; a hook this
+ * thread already holds (an enclosing walk of the VMA) is not taken again.
+ * hcheck spares the lookups: no hugetlb VMA starts before it.
+ */
+static void hook_at(struct pw__walk_private *p, uint64_t addr, uint64_t next)
+{
+	struct pw_vma *vma;
+
+	if (addr < p->hcheck || !p->mm->pt.arena || (p->flags & PW_WALK_NOLOCK))
+		return;
+	vma = pw_find_vma(p->mm, addr);
+	if (!vma) {
+		p->hcheck = ~0ULL;
+		return;
+	}
+	if (!pw_vma_is_hugetlb(vma)) {
+		p->hcheck = vma->vm_end;
+		return;
+	}
+	if (vma->vm_start >= next && next) {
+		p->hcheck = vma->vm_start; /* huge-page aligned: an entry starts there */
+		return;
+	}
+	p->hcheck = vma->vm_end;
+	if (vma->_hugetlb_lock && pw_rwsem_held(vma->_hugetlb_lock))
+		return;
+	pw_vma_pgtable_walk_begin(vma);
+	p->hvma = vma;
+}
+
 static void finish(struct pw__walk_private *p)
 {
 	unlock_pte(p);
+	hook_drop(p);
 	pw_seen_free(p->seen);
 	p->seen = NULL;
 	p->done = true;
@@ -163,6 +211,10 @@ static int step(struct pw_walk_state *st)
 				return emit_hole(st, PW_HOLE_NONCANONICAL, root, addr, p->addr, 0, NULL);
 			continue;
 		}
+		if (p->hvma && addr >= p->hvma->vm_end)
+			hook_drop(p); /* past the hugetlb VMA: no PTE lock is held here */
+		if (L == PW_LEVEL_PUD || L == PW_LEVEL_PMD)
+			hook_at(p, addr, pw_addr_end(L, addr, p->lend[L]));
 		if (unlikely(p->max_visits) && ++p->visits > p->max_visits) {
 			finish(p);
 			p->err = -E2BIG;
