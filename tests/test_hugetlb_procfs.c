@@ -98,6 +98,37 @@ TEST(pagemap_2m)
 	env_fini(&e);
 }
 
+
+/* smaps: hugetlb pages in Shared_Hugetlb / Private_Hugetlb by map count, not in Rss. */
+TEST(smaps_2m)
+{
+	struct env e;
+	struct pw_file *f;
+	struct pw_mm *m2;
+	struct pw_smaps_stats st;
+	uint64_t addr = 4 * G;
+
+	env_init(&e, 4, 64 * M2);
+	if (pw_hugetlb_file_create(e.a, 4 * M2, M2, &f) || pw_mm_create(e.a, NULL, &m2))
+		abort();
+	CHECK_EQ(pw_mmap_file(e.mm, addr, 4 * M2, RW, PW_MAP_SHARED | PW_MAP_FIXED, f, 0, NULL), 0);
+	CHECK_EQ(pw_mmap_file(m2, addr, 2 * M2, RW, PW_MAP_SHARED | PW_MAP_FIXED, f, 0, NULL), 0);
+	CHECK_EQ(poke(e.mm, addr, 1), 0);
+	CHECK_EQ(poke(e.mm, addr + 2 * M2, 1), 0);
+	CHECK_EQ(peek(m2, addr), 1); /* huge page 0: mapped by both */
+	CHECK_EQ(pw_smaps_rollup(e.mm, &st), 0);
+	CHECK_EQ(st.shared_hugetlb, M2);
+	CHECK_EQ(st.private_hugetlb, M2);
+	CHECK_EQ(st.rss, 0);
+	CHECK_EQ(pw_smaps_rollup(m2, &st), 0);
+	CHECK_EQ(st.shared_hugetlb, M2);
+	CHECK_EQ(st.private_hugetlb, 0);
+	pw_mm_destroy(m2);
+	CHECK_EQ(pw_munmap(e.mm, addr, 4 * M2), 0);
+	CHECK_EQ(pw_file_destroy(f), 0);
+	env_fini(&e);
+}
+
 TEST(pagemap_mincore_1g)
 {
 	struct pw_arena *a;
@@ -134,6 +165,7 @@ int main(void)
 	tap_start();
 	RUN(mincore_2m);
 	RUN(pagemap_2m);
+	RUN(smaps_2m);
 	RUN(pagemap_mincore_1g);
 	return tap_done();
 }

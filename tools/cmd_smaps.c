@@ -63,8 +63,8 @@ static void show_stats(FILE *f, const struct pw_smaps_stats *st, bool rollup)
 	field(f, "AnonHugePages:", st->anon_huge);
 	field(f, "ShmemPmdMapped:", 0);
 	field(f, "FilePmdMapped:", st->file_pmd_mapped);
-	field(f, "Shared_Hugetlb:", 0);
-	fprintf(f, "Private_Hugetlb: %7u kB\n", 0u);
+	field(f, "Shared_Hugetlb:", st->shared_hugetlb);
+	fprintf(f, "Private_Hugetlb: %7llu kB\n", (unsigned long long)(st->private_hugetlb >> 10));
 	field(f, "Swap:", st->swap);
 	field(f, "SwapPss:", st->swap_pss);
 	field(f, "Locked:", 0);

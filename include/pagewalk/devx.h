@@ -66,7 +66,9 @@ extern "C" {
  * holding a reference to drop with pw_put_user_pages(@mm, @frames, n, 0)
  * once the device is set up; -EINVAL (NULL argument, foreign @mm, a range
  * not page aligned or empty), -EFAULT (past the top of user space, the
- * first page unmapped, PROT_NONE or read-only), -EOVERFLOW, -ENOMEM; on
+ * first page unmapped, PROT_NONE or read-only), -EOPNOTSUPP (the first page
+ * is in a hugetlb VMA, as the kernel refuses hugetlb folios; a hugetlb VMA
+ * later in the range ends it there), -EOVERFLOW, -ENOMEM; on
  * -errno nothing was made exclusive.
  */
 long pw_make_device_exclusive_range(struct pw_mm *mm, uint64_t start, uint64_t end, void *owner,

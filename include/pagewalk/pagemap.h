@@ -24,7 +24,9 @@
  *    anonymous (page cache) and the pages of shared anonymous VMAs (the
  *    kernel's shmem);
  *  - PROT_NONE entries are present, as pte_present() says in the kernel;
- *  - 1 GiB leaves are reported like 2 MiB ones (huge, per-4 KiB frames).
+ *  - 1 GiB leaves are reported like 2 MiB ones (huge, per-4 KiB frames);
+ *    hugetlb pages too (PRESENT, the frame, FILE for the page-cache folio,
+ *    MMAP_EXCLUSIVE when mapped once).
  *
  * Write tracking (PW_PAGE_IS_WPALLOWED, PW_PAGE_IS_WRITTEN,
  * PW_PM_SCAN_WP_MATCHING, PW_PM_SCAN_CHECK_WPASYNC). In the kernel a VMA

@@ -52,6 +52,9 @@ extern "C" {
  * @file_pmd_mapped: bytes of file pages mapped by 2 MiB leaves (FilePmdMapped;
  *            pw_madvise_collapse() makes them).
  * @swap, @swap_pss: always 0 (no swap).
+ * @shared_hugetlb, @private_hugetlb: bytes of hugetlb pages mapped, by map
+ *            count >= 2 or 1 (Shared_Hugetlb / Private_Hugetlb); hugetlb
+ *            pages are not in @rss or any other field, as in the kernel.
  */
 struct pw_smaps_stats {
 	uint64_t size;
@@ -65,6 +68,7 @@ struct pw_smaps_stats {
 	uint64_t anon_huge;
 	uint64_t file_pmd_mapped;
 	uint64_t swap, swap_pss;
+	uint64_t shared_hugetlb, private_hugetlb;
 };
 
 /**
@@ -100,6 +104,8 @@ int pw_smaps_rollup(struct pw_mm *mm, struct pw_smaps_stats *st);
  *       that is not mapped, whether the file's page cache holds it (as the
  *       kernel answers for file mappings); for anonymous VMAs, whether a
  *       leaf maps it.
+ *       For a hugetlb VMA, a huge page is resident when its entry is not
+ *       none (the kernel's mincore_hugetlb()).
  *
  * Differs from the kernel in one thing, on purpose: the range is checked
  * whole before anything is written, so an error leaves @vec untouched

@@ -291,7 +291,7 @@ PW_API void pw_frame_split(struct pw_arena *a, uint64_t pfn, unsigned order, uns
 		f->mapcount = sub_head ? map : 0;
 		f->mapping = mapping;
 		f->anon_vma = av;
-		f->pincount = 0; /* huge blocks are never pinned (GUP splits them first) */
+		f->pincount = 0; /* a split block is never pinned (GUP splits THPs first; pinned hugetlb folios are never split) */
 		f->index = index + i;
 	}
 }

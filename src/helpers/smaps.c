@@ -123,8 +123,28 @@ static int smaps_pud_entry(pw_pud_t *pud, uint64_t addr, uint64_t next, struct p
 	return smaps_huge(pw_pudp_get(pud).val, PW_LEVEL_PUD, addr, next, walk);
 }
 
+/* A hugetlb page (the kernel's smaps_hugetlb_range()): counted apart from Rss. */
+static int smaps_hugetlb_entry(pw_pte_t *pte, uint64_t hmask, uint64_t addr, uint64_t next,
+			       struct pw_mm_walk *walk)
+{
+	struct smaps *m = walk->private;
+	uint64_t v = __atomic_load_n(&pte->val, __ATOMIC_RELAXED);
+	const struct pw_frame *f;
+
+	if (!(v & PW_P))
+		return 0;
+	f = pw_frame_meta(m->arena, pm_leaf_pfn(hmask == ~(pw_level_size(PW_LEVEL_PUD) - 1) ?
+							PW_LEVEL_PUD : PW_LEVEL_PMD,
+						v, m->maxphyaddr));
+	if (!f)
+		return 0;
+	*(pm_frame_mapcount(f) >= 2 ? &m->st->shared_hugetlb : &m->st->private_hugetlb) += next - addr;
+	return 0;
+}
+
 static const struct pw_walk_ops smaps_ops = {
 	.pte_run = smaps_pte_run,
+	.hugetlb_entry = smaps_hugetlb_entry,
 	.pmd_entry = smaps_pmd_entry,
 	.pud_entry = smaps_pud_entry,
 	.walk_lock = PW_WALK_RDLOCK,
